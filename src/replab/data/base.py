@@ -1,0 +1,191 @@
+"""The data interface every method and metric relies on.
+
+A data set is indexable by *batches*: ``get_batch(indices)`` returns a dict of tensors
+(``"x"`` float32 [n, C, H, W] in [0, 1] for images, ``"y"`` int64 [n] when there is a label,
+``"factors"`` int64 [n, F] when there are ground-truth factors). Batched access keeps procedural
+data (rendered on the fly) and in-memory arrays equally fast and avoids per-item collation.
+
+Ground-truth data sets additionally expose the interface of disentanglement_lib:
+``factor_names``, ``factor_sizes``, ``sample_factors(n, rng)`` and ``observations(factors)``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+class DataError(ValueError):
+    """Bad or unreadable input data. The message names the file and what was wrong."""
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a method needs to know to build itself for a data set."""
+
+    shape: tuple[int, ...]  # one observation, e.g. (1, 64, 64)
+    num_classes: int | None = None  # of "y", when there is a label
+    kind: str = "image"  # "image" (float in [0, 1]) or "tokens" (int64 ids) or "audio"
+    vocab_size: int | None = None
+
+
+class Dataset(ABC):
+    """Base class: a finite, indexable collection served in batches."""
+
+    name: str = "dataset"
+    info: DataInfo
+    # The class names of "y", in order, when known (shown in reports).
+    class_names: list[str] | None = None
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """Number of examples."""
+
+    @abstractmethod
+    def get_batch(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
+        """The examples at ``indices`` as a dict of batched tensors."""
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        batch = self.get_batch(np.asarray([i]))
+        return {k: v[0] for k, v in batch.items()}
+
+    @property
+    def has_labels(self) -> bool:
+        return self.info.num_classes is not None
+
+    def split(self, which: str, test_fraction: float = 0.1) -> Subset:
+        """Deterministic train/test split: a fixed permutation (seed 0) of the indices.
+
+        Subclasses with a conventional split (e.g. files shipped as train and test) override it.
+        """
+        if which not in ("train", "test", "all"):
+            raise ValueError(f"split must be 'train', 'test' or 'all', got {which!r}")
+        n = len(self)
+        if which == "all":
+            return Subset(self, np.arange(n))
+        perm = np.random.default_rng(0).permutation(n)
+        n_test = max(1, int(round(n * test_fraction)))
+        idx = perm[:n_test] if which == "test" else perm[n_test:]
+        return Subset(self, np.sort(idx))
+
+
+class Subset(Dataset):
+    """A view on a subset of another data set's indices."""
+
+    def __init__(self, parent: Dataset, indices: np.ndarray):
+        self.parent = parent
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.name = parent.name
+        self.info = parent.info
+        self.class_names = parent.class_names
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def get_batch(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
+        return self.parent.get_batch(self.indices[np.asarray(indices)])
+
+    def split(self, which: str, test_fraction: float = 0.1) -> Subset:
+        raise TypeError("split a full data set, not a subset")
+
+    def __getattr__(self, item):
+        # Ground-truth interface and other extras are the parent's.
+        if item == "parent":
+            raise AttributeError(item)
+        return getattr(self.parent, item)
+
+
+class ArrayDataset(Dataset):
+    """Data held in memory as arrays: images uint8 [N, H, W, C] or float [N, C, H, W]."""
+
+    def __init__(
+        self,
+        x: np.ndarray | torch.Tensor,
+        y: np.ndarray | None = None,
+        *,
+        name: str = "arrays",
+        class_names: list[str] | None = None,
+        test_indices: np.ndarray | None = None,
+    ):
+        x = torch.as_tensor(np.asarray(x))
+        if x.ndim == 3:  # [N, H, W] grey images
+            x = x[:, None]
+        elif x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
+            x = x.permute(0, 3, 1, 2)  # NHWC -> NCHW
+        if x.dtype == torch.uint8:
+            self._scale = 1.0 / 255.0
+        else:
+            self._scale = None
+            x = x.float()
+        self.x = x.contiguous()
+        self.y = None if y is None else torch.as_tensor(np.asarray(y), dtype=torch.long)
+        if self.y is not None and len(self.y) != len(self.x):
+            raise DataError(f"{name}: {len(self.x)} inputs but {len(self.y)} labels")
+        self.name = name
+        num_classes = None if self.y is None else int(self.y.max().item()) + 1
+        self.info = DataInfo(shape=tuple(self.x.shape[1:]), num_classes=num_classes)
+        self.class_names = class_names
+        self._test_indices = None if test_indices is None else np.asarray(test_indices)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def get_batch(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
+        idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
+        x = self.x[idx]
+        x = x.float() * self._scale if self._scale is not None else x
+        out = {"x": x}
+        if self.y is not None:
+            out["y"] = self.y[idx]
+        return out
+
+    def split(self, which: str, test_fraction: float = 0.1) -> Subset:
+        if self._test_indices is None or which == "all":
+            return super().split(which, test_fraction)
+        if which not in ("train", "test"):
+            raise ValueError(f"split must be 'train', 'test' or 'all', got {which!r}")
+        mask = np.zeros(len(self), dtype=bool)
+        mask[self._test_indices] = True
+        return Subset(self, np.flatnonzero(mask if which == "test" else ~mask))
+
+
+class GroundTruthDataset(Dataset):
+    """A data set generated from discrete ground-truth factors (disentanglement_lib's interface).
+
+    Index ``i`` is the mixed-radix number of the factor indices, so the whole grid is indexable.
+    Subclasses implement ``observations(factors)`` for an int array [n, F].
+    """
+
+    factor_names: list[str]
+    factor_sizes: list[int]
+    # Which factor doubles as the class label for the probes (e.g. sprites: shape).
+    label_factor: str
+
+    def __len__(self) -> int:
+        return int(np.prod(self.factor_sizes))
+
+    def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """n factor vectors drawn uniformly and independently per factor."""
+        return np.stack([rng.integers(0, s, size=n) for s in self.factor_sizes], axis=1)
+
+    @abstractmethod
+    def observations(self, factors: np.ndarray) -> torch.Tensor:
+        """Render the observations [n, C, H, W] of factor vectors [n, F]."""
+
+    def index_to_factors(self, indices: np.ndarray) -> np.ndarray:
+        return np.stack(np.unravel_index(np.asarray(indices), self.factor_sizes), axis=1)
+
+    def factors_to_index(self, factors: np.ndarray) -> np.ndarray:
+        return np.ravel_multi_index(tuple(np.asarray(factors).T), self.factor_sizes)
+
+    def get_batch(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
+        factors = self.index_to_factors(indices)
+        label = self.factor_names.index(self.label_factor)
+        return {
+            "x": self.observations(factors),
+            "y": torch.as_tensor(factors[:, label], dtype=torch.long),
+            "factors": torch.as_tensor(factors, dtype=torch.long),
+        }

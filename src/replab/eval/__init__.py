@@ -1,0 +1,1 @@
+"""The evaluation protocol: everything here works through ``encode(x)`` alone."""

@@ -1,0 +1,1 @@
+"""Representation learning methods, one file per method (or small family)."""
