@@ -124,8 +124,18 @@ class ArrayDataset(Dataset):
         self.y = None if y is None else torch.as_tensor(np.asarray(y), dtype=torch.long)
         if self.y is not None and len(self.y) != len(self.x):
             raise DataError(f"{name}: {len(self.x)} inputs but {len(self.y)} labels")
+        if len(self.x) == 0:
+            raise DataError(f"{name}: no examples")
         self.name = name
-        num_classes = None if self.y is None else int(self.y.max().item()) + 1
+        num_classes = None
+        if self.y is not None:
+            num_classes = int(self.y.max().item()) + 1
+            if class_names is not None:
+                if num_classes > len(class_names):
+                    raise DataError(
+                        f"{name}: label {num_classes - 1} but only {len(class_names)} class names"
+                    )
+                num_classes = len(class_names)
         self.info = DataInfo(shape=tuple(self.x.shape[1:]), num_classes=num_classes)
         self.class_names = class_names
         self._test_indices = None if test_indices is None else np.asarray(test_indices)

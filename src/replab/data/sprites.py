@@ -1,1 +1,320 @@
-"""(being written)"""
+"""Procedural dSprites: ``sprites``, ``color_sprites`` and ``noisy_sprites`` (no download).
+
+The factor grid is dSprites' (Matthey et al. 2017), in disentanglement_lib's order:
+
+=============  ======  =============================================================
+factor          size    values
+=============  ======  =============================================================
+shape           3       square, ellipse, heart
+scale           6       linspace(0.5, 1, 6)
+orientation     40      linspace(0, 2 pi, 40) radians, counter-clockwise on screen
+pos_x           32      linspace(0, 1, 32), left to right
+pos_y           32      linspace(0, 1, 32), top to bottom (image row order)
+=============  ======  =============================================================
+
+737,280 images in all. Each image is rendered exactly from its factor indices: a pixel (centre
+``(i + 0.5, j + 0.5)``) is lit iff its centre, mapped back through the inverse translation,
+rotation and scale, passes the shape's implicit inside-test. In coordinates normalised so that
+every shape's enclosing circle is the unit circle (``v`` pointing up on screen):
+
+* square: ``max(|u|, |v|) <= 1/sqrt(2)``;
+* ellipse: ``u**2 + (v / 0.5)**2 <= 1`` (aspect 2:1, long axis horizontal at orientation 0);
+* heart: ``(x**2 + y**2 - 1)**3 <= x**2 * y**3`` with ``x = 1.25 u``, ``y = 1.25 v + 0.25`` (the
+  classic heart curve, point down at orientation 0, centred on its smallest enclosing circle).
+
+The unit circle is ``SPRITE_RADIUS`` = 15.5 pixels times the scale, so at scale 1 the square is
+22 pixels wide, the ellipse 31 x 15.5 and the heart 28 x 28 (a third to a half of the canvas, like
+dSprites). The sprite's centre is at pixel coordinate ``16.5 + 31 * pos`` on each axis, one pixel
+per position step, so every sprite at every scale and rotation stays inside the canvas with an
+empty border of at least one pixel, and a position step is an exact one-pixel translation.
+
+Geometric symmetries: the square is invariant under rotations by 90 degrees, the ellipse by 180
+degrees, the heart only by 360 degrees. On the 40-step grid (steps of 360/39 degrees) 90 and 180
+degrees are not whole numbers of steps, so the only orientation indices giving identical images are
+0 and 39 (0 and 2 pi, a duplicate dSprites has too). Every other change of a single factor changes
+the image (``tests/data/test_sprites.py`` checks this exhaustively).
+
+Because positions are whole-pixel translations, the 3 x 6 x 40 sprites are evaluated once, on a
+32 x 32 patch around the centre, and pasted at their positions: bit-for-bit the same images as
+evaluating the inside-test on the full canvas (``_render_full``, kept as the reference), and
+fast (hundreds of thousands of images per second).
+
+``color_sprites`` and ``noisy_sprites`` follow disentanglement_lib's ``ColorDSprites`` (the
+sprite on 3 channels times a colour with each channel uniform in [0.5, 1]) and ``NoisyDSprites``
+(``min(sprite + noise, 1)``, noise uniform in [0, 1] per pixel and channel). Their randomness is
+drawn from ``rng`` when ``observations(factors, rng)`` is given one; otherwise (and always in
+``get_batch``) it is a fixed function of the image's flat grid index (a SplitMix64 counter hash),
+so the same index always gives the same image, whatever batch it comes in.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from replab.data.base import DataInfo, GroundTruthDataset
+from replab.registry import register_dataset
+
+FACTOR_NAMES = ["shape", "scale", "orientation", "pos_x", "pos_y"]
+FACTOR_SIZES = [3, 6, 40, 32, 32]
+SHAPE_NAMES = ["square", "ellipse", "heart"]
+SCALES = np.linspace(0.5, 1.0, 6)
+ORIENTATIONS = np.linspace(0.0, 2.0 * np.pi, 40)
+POSITIONS = np.linspace(0.0, 1.0, 32)
+
+CANVAS = 64
+SPRITE_RADIUS = 15.5  # pixels: radius of every shape's enclosing circle at scale 1
+CENTRE_MIN = 16.5  # pixel coordinate of the centre at position 0; position 1 is at 47.5
+POSITION_SPAN = 31.0  # pixels from position 0 to position 1 (one pixel per step)
+SQUARE_HALF_SIDE = 1.0 / math.sqrt(2.0)
+ELLIPSE_AXES = (1.0, 0.5)  # semi-axes (horizontal, vertical) at orientation 0
+HEART_SCALE, HEART_SHIFT = 1.25, 0.25  # heart curve coordinates: x = 1.25 u, y = 1.25 v + 0.25
+
+_PATCH = 32  # side of the patch holding a sprite: offsets -16..15 from its centre
+_COLOR_STREAM, _NOISE_STREAM = 1, 2
+
+
+# ----------------------------------------------------------------------------------------------
+# Geometry
+
+
+def _rotation_tables() -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of the 40 orientations; index 39 (2 pi) is made exactly index 0's."""
+    angles = ORIENTATIONS.copy()
+    angles[-1] = 0.0  # 2 pi: identical images, exactly (as in dSprites)
+    return (
+        torch.tensor(np.cos(angles), dtype=torch.float32),
+        torch.tensor(np.sin(angles), dtype=torch.float32),
+    )
+
+
+_COS, _SIN = _rotation_tables()
+_INV_SIZE = torch.tensor(1.0 / (SCALES * SPRITE_RADIUS), dtype=torch.float32)
+
+
+def _inside(shape: int, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """The implicit inside-test of a shape in normalised coordinates (``v`` up); bool."""
+    if shape == 0:
+        return torch.maximum(u.abs(), v.abs()) <= SQUARE_HALF_SIDE
+    if shape == 1:
+        a, b = ELLIPSE_AXES
+        u = u / a
+        v = v / b
+        return u * u + v * v <= 1.0
+    x = u * HEART_SCALE
+    y = v * HEART_SCALE + HEART_SHIFT
+    x2 = x * x
+    y2 = y * y
+    t = x2 + y2 - 1.0
+    return t * t * t <= x2 * (y2 * y)
+
+
+def _sprite_masks(
+    shape: int, scale: torch.Tensor, orientation: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor
+) -> torch.Tensor:
+    """Bool masks [m, H, W] of one shape at the given scale and orientation indices [m].
+
+    ``dx`` [m, W] and ``dy`` [m, H] are the pixel centres' offsets from the sprite's centre in
+    pixels (x right, y down). Each of the few operations on them is one elementwise torch
+    operation, so the result of a pixel depends on its offsets alone, bit for bit.
+    """
+    k = _INV_SIZE[scale][:, None]
+    c = _COS[orientation][:, None] * k
+    s = _SIN[orientation][:, None] * k
+    up = -dy
+    # Inverse rotation of (dx, up) by the orientation, then division by the size.
+    u = (c * dx)[:, None, :] + (s * up)[:, :, None]
+    v = (c * up)[:, :, None] - (s * dx)[:, None, :]
+    return _inside(shape, u, v)
+
+
+_PATCHES: torch.Tensor | None = None  # [3 * 6 * 40, 32 * 32] float32, built on first use
+
+
+def _patches() -> torch.Tensor:
+    """Every (shape, scale, orientation) sprite on a 32 x 32 patch around its centre."""
+    global _PATCHES
+    if _PATCHES is None:
+        n_sc, n_or = FACTOR_SIZES[1], FACTOR_SIZES[2]
+        scale = torch.arange(n_sc).repeat_interleave(n_or)
+        orientation = torch.arange(n_or).repeat(n_sc)
+        offsets = torch.arange(_PATCH, dtype=torch.float32) - _PATCH // 2  # -16 .. 15
+        d = offsets.expand(len(scale), _PATCH)
+        masks = [_sprite_masks(sh, scale, orientation, d, d) for sh in range(FACTOR_SIZES[0])]
+        _PATCHES = torch.cat(masks).reshape(-1, _PATCH * _PATCH).to(torch.float32)
+    return _PATCHES
+
+
+# Flat canvas offsets of a patch's pixels from its top-left corner.
+_PATCH_OFFSETS = (
+    torch.arange(_PATCH)[:, None] * CANVAS + torch.arange(_PATCH)[None, :]
+).reshape(1, -1)
+
+
+def _render(factors: np.ndarray) -> torch.Tensor:
+    """Binary sprites [n, 1, 64, 64] (float32) of valid factor indices [n, 5]."""
+    f = torch.as_tensor(factors, dtype=torch.long)
+    n = len(f)
+    which = (f[:, 0] * FACTOR_SIZES[1] + f[:, 1]) * FACTOR_SIZES[2] + f[:, 2]
+    # Centre 16.5 + k on the canvas is offset 0 (patch index 16) of the patch, so the patch's
+    # top-left pixel is canvas pixel k: a whole-pixel translation, exact.
+    corner = f[:, 4] * CANVAS + f[:, 3]
+    out = torch.zeros(n, CANVAS * CANVAS)
+    out.scatter_(1, corner[:, None] + _PATCH_OFFSETS, _patches()[which])
+    return out.view(n, 1, CANVAS, CANVAS)
+
+
+def _render_full(factors: np.ndarray) -> torch.Tensor:
+    """Reference renderer: the inside-test at every canvas pixel (slower; same images)."""
+    f = torch.as_tensor(factors, dtype=torch.long)
+    n = len(f)
+    pixel = torch.arange(CANVAS, dtype=torch.float32) + 0.5
+    out = torch.zeros(n, 1, CANVAS, CANVAS)
+    for shape in range(FACTOR_SIZES[0]):
+        idx = torch.nonzero(f[:, 0] == shape).flatten()
+        if len(idx) == 0:
+            continue
+        g = f[idx]
+        dx = pixel[None, :] - (CENTRE_MIN + g[:, 3].float())[:, None]
+        dy = pixel[None, :] - (CENTRE_MIN + g[:, 4].float())[:, None]
+        out[idx, 0] = _sprite_masks(shape, g[:, 1], g[:, 2], dx, dy).float()
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Factors and reproducible randomness
+
+
+def _check_factors(factors) -> np.ndarray:
+    """Factor indices as int64 [n, 5]; a one-line ValueError for anything else."""
+    if isinstance(factors, torch.Tensor):
+        factors = factors.detach().cpu().numpy()
+    f = np.asarray(factors)
+    if f.ndim != 2 or f.shape[1] != len(FACTOR_NAMES):
+        raise ValueError(
+            f"factors must be an int array of shape [n, 5] ({', '.join(FACTOR_NAMES)}), "
+            f"got shape {list(f.shape)}"
+        )
+    if f.dtype == bool or not np.issubdtype(f.dtype, np.integer):
+        raise ValueError(f"factors must be integer indices, got dtype {f.dtype}")
+    f = f.astype(np.int64, copy=False)
+    if len(f):
+        low, high = f.min(axis=0), f.max(axis=0)
+        for j, (name, size) in enumerate(zip(FACTOR_NAMES, FACTOR_SIZES, strict=True)):
+            if low[j] < 0 or high[j] >= size:
+                bad = low[j] if low[j] < 0 else high[j]
+                raise ValueError(
+                    f"factor {name!r} (column {j}) must be in 0..{size - 1}, got {bad}"
+                )
+    return f
+
+
+def _splitmix64(counter: np.ndarray) -> np.ndarray:
+    """SplitMix64's output for the given uint64 counters (a bijection: no two counters collide)."""
+    with np.errstate(over="ignore"):
+        z = counter * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _hashed_uniform(flat_index: np.ndarray, stream: int, count: int) -> np.ndarray:
+    """``count`` numbers in (0, 1) per grid index [n] -> float32 [n, count], 16 bits each.
+
+    Number ``j`` of index ``g`` comes from the 64-bit hash of the counter
+    ``(stream << 48) | (g << 12) | (j // 4)``, cut into four 16-bit parts.
+    """
+    words = -(-count // 4)
+    counter = (np.uint64(stream) << np.uint64(48)) | (
+        flat_index.astype(np.uint64)[:, None] << np.uint64(12)
+    )
+    counter = counter | np.arange(words, dtype=np.uint64)[None, :]
+    bits = _splitmix64(counter).astype("<u8", copy=False).view("<u2")[:, :count]
+    out = bits.astype(np.float32)
+    out += np.float32(0.5)
+    out *= np.float32(1.0 / 65536.0)
+    return out
+
+
+def _uniform(rng, shape: tuple[int, ...]) -> torch.Tensor:
+    """Uniform [0, 1) float32 numbers drawn from a numpy or torch random generator."""
+    if isinstance(rng, torch.Generator):
+        return torch.rand(shape, generator=rng)
+    if isinstance(rng, np.random.Generator):
+        return torch.from_numpy(rng.random(shape, dtype=np.float32))
+    if hasattr(rng, "uniform"):  # np.random.RandomState, as disentanglement_lib passes
+        return torch.from_numpy(rng.uniform(0.0, 1.0, shape).astype(np.float32))
+    raise TypeError(
+        f"rng must be a numpy Generator, RandomState or torch.Generator, got {type(rng).__name__}"
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Data sets
+
+
+class _SpritesBase(GroundTruthDataset):
+    factor_names = FACTOR_NAMES
+    factor_sizes = FACTOR_SIZES
+    label_factor = "shape"
+    class_names = SHAPE_NAMES
+
+    def _flat_index(self, factors: np.ndarray) -> np.ndarray:
+        return np.ravel_multi_index(tuple(factors.T), self.factor_sizes)
+
+
+@register_dataset("sprites")
+class Sprites(_SpritesBase):
+    """Procedural dSprites: 737,280 binary 64x64 images of 3 shapes, 5 factors, exact."""
+
+    name = "sprites"
+    info = DataInfo(shape=(1, CANVAS, CANVAS), num_classes=3)
+
+    def observations(self, factors, rng=None) -> torch.Tensor:
+        """Binary images float32 [n, 1, 64, 64] of factor indices [n, 5] (``rng`` unused)."""
+        return _render(_check_factors(factors))
+
+
+@register_dataset("color_sprites")
+class ColorSprites(_SpritesBase):
+    """dSprites in a random colour (each RGB channel uniform in [0.5, 1]), as ColorDSprites."""
+
+    name = "color_sprites"
+    info = DataInfo(shape=(3, CANVAS, CANVAS), num_classes=3)
+
+    def colors(self, factors, rng=None) -> torch.Tensor:
+        """The colours [n, 3] of the images of ``factors``: from ``rng``, or from their index."""
+        f = _check_factors(factors)
+        if rng is not None:
+            return 0.5 + 0.5 * _uniform(rng, (len(f), 3))
+        u = _hashed_uniform(self._flat_index(f), _COLOR_STREAM, 3)
+        return torch.from_numpy(0.5 + 0.5 * u)
+
+    def observations(self, factors, rng=None) -> torch.Tensor:
+        """Images float32 [n, 3, 64, 64]: the sprite times its colour, black background."""
+        f = _check_factors(factors)
+        return _render(f) * self.colors(f, rng)[:, :, None, None]
+
+
+@register_dataset("noisy_sprites")
+class NoisySprites(_SpritesBase):
+    """dSprites on uniform noise: min(sprite + noise, 1) on 3 channels, as NoisyDSprites."""
+
+    name = "noisy_sprites"
+    info = DataInfo(shape=(3, CANVAS, CANVAS), num_classes=3)
+
+    def noise(self, factors, rng=None) -> torch.Tensor:
+        """The noise [n, 3, 64, 64] in [0, 1] of ``factors``: from ``rng``, or from their index."""
+        f = _check_factors(factors)
+        shape = (len(f), 3, CANVAS, CANVAS)
+        if rng is not None:
+            return _uniform(rng, shape)
+        u = _hashed_uniform(self._flat_index(f), _NOISE_STREAM, 3 * CANVAS * CANVAS)
+        return torch.from_numpy(u).view(shape)
+
+    def observations(self, factors, rng=None) -> torch.Tensor:
+        """Images float32 [n, 3, 64, 64]: white sprite (all channels 1) on the noise."""
+        f = _check_factors(factors)
+        return self.noise(f, rng).add_(_render(f)).clamp_(max=1.0)

@@ -1,0 +1,248 @@
+"""The evaluation protocol: one procedure for every method, through ``encode(x)`` alone.
+
+``evaluate(run)`` embeds a labelled train/test sample of the data, then runs each part that
+applies: the linear probe at 1/10/100% of the labels beside its two baselines (raw pixels, the same
+architecture at random initialisation), kNN, k-means, and, for data with ground-truth factors,
+the disentanglement metrics, per-factor probes and symmetry scores; models with a decoder also get
+traversal, reconstruction and sample figures. Nothing here looks at the method's name.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from replab.data import Dataset, make_dataset
+from replab.train.run import Run, build_model
+
+
+@dataclass(frozen=True)
+class Suite:
+    """How much data each part uses. ``full`` is disentanglement_lib's defaults."""
+
+    name: str
+    n_train: int  # examples embedded for probes, kNN and clustering
+    n_test: int
+    seeds: tuple[int, ...]
+    dis_train: int  # points for MIG, DCI, SAP, modularity, factor probes
+    dis_test: int
+    score_train: int  # BetaVAE / FactorVAE score training and evaluation points
+    score_eval: int
+    variance_points: int
+    symmetry_pairs: int
+    figures: bool = True
+
+
+SUITES = {
+    "quick": Suite("quick", 2000, 1000, (0,), 2000, 1000, 300, 150, 2000, 500),
+    "standard": Suite("standard", 10000, 5000, (0, 1, 2), 10000, 5000, 1000, 500, 5000, 1000),
+    "full": Suite("full", 50000, 10000, (0, 1, 2), 10000, 5000, 10000, 5000, 10000, 2000),
+}
+
+
+class EvaluationError(ValueError):
+    """The run or data cannot be evaluated (one line, shown to the user)."""
+
+
+def _sample_indices(n_total: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    return (
+        np.sort(rng.choice(n_total, size=n, replace=False)) if n < n_total else np.arange(n_total)
+    )
+
+
+def _gather(data: Dataset, indices: np.ndarray, batch_size: int = 2048) -> dict[str, torch.Tensor]:
+    parts = [
+        data.get_batch(indices[i : i + batch_size]) for i in range(0, len(indices), batch_size)
+    ]
+    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+
+def _features(model, x: torch.Tensor, batch_size: int = 1024) -> np.ndarray:
+    device = next(model.parameters()).device
+    model.eval()
+    with torch.no_grad():
+        out = [
+            model.encode(x[i : i + batch_size].to(device)).float().cpu()
+            for i in range(0, len(x), batch_size)
+        ]
+    feats = torch.cat(out).flatten(1).numpy().astype(np.float64)
+    if not np.isfinite(feats).all():
+        raise EvaluationError("the representation contains NaN or inf values")
+    return feats
+
+
+def _encoder_fn(model):
+    device = next(model.parameters()).device
+
+    def encode(x) -> np.ndarray:
+        with torch.no_grad():
+            return model.encode(torch.as_tensor(x).to(device)).float().cpu().numpy()
+
+    return encode
+
+
+def _nan_to_none(obj):
+    """JSON has no NaN: write null (the report shows 'n/a')."""
+    if isinstance(obj, dict):
+        return {k: _nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_nan_to_none(v) for v in obj]
+    if isinstance(obj, float | np.floating):
+        return None if not math.isfinite(float(obj)) else float(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def evaluate(
+    run: Run,
+    data_spec: str | None = None,
+    suite: str = "standard",
+    seed: int = 0,
+    log=print,
+) -> dict:
+    """Run the protocol on ``run``; returns the eval.json dict (NaN written as None)."""
+    from replab.eval import disentanglement as dis
+    from replab.eval import probes, symmetry
+
+    if suite not in SUITES:
+        raise EvaluationError(f"unknown suite {suite!r}; choose from: {', '.join(SUITES)}")
+    s = SUITES[suite]
+    data_spec = data_spec or run.config.data
+    data = make_dataset(data_spec)
+    expected = tuple(run.model.info.shape)
+    if tuple(data.info.shape) != expected:
+        raise EvaluationError(
+            f"data set {data_spec} has inputs of shape {tuple(data.info.shape)}, but the model "
+            f"was trained on {expected}"
+        )
+    if not hasattr(run.model, "encode"):
+        raise EvaluationError(
+            f"method {run.config.method} has no encoder, so it has no representation to evaluate"
+        )
+    device = run.device.type
+    rng = np.random.default_rng(seed)
+    result: dict = {
+        "method": run.config.method,
+        "dataset": data_spec,
+        "suite": suite,
+        "seed": seed,
+        "seconds": {},
+    }
+    seconds = result["seconds"]
+
+    def timed(name):
+        class _T:
+            def __enter__(self):
+                self.t = time.perf_counter()
+                log(f"  {name} ...")
+
+            def __exit__(self, *exc):
+                seconds[name] = round(time.perf_counter() - self.t, 3)
+
+        return _T()
+
+    # A random-initialised copy of the same architecture: the second baseline.
+    torch.manual_seed(seed)
+    random_model = build_model(run.config, run.model.info).to(run.device).eval()
+
+    train_split, test_split = data.split("train"), data.split("test")
+    with timed("features"):
+        tr = _gather(train_split, _sample_indices(len(train_split), s.n_train, rng))
+        te = _gather(test_split, _sample_indices(len(test_split), s.n_test, rng))
+        f_tr, f_te = _features(run.model, tr["x"]), _features(run.model, te["x"])
+        result["representation_dim"] = int(f_tr.shape[1])
+
+    if "y" in tr:
+        y_tr, y_te = tr["y"].numpy(), te["y"].numpy()
+        with timed("linear_probe"):
+            result["linear_probe"] = probes.linear_probe(
+                f_tr, y_tr, f_te, y_te, seeds=s.seeds, device=device
+            )
+        with timed("baselines"):
+            pixels = (tr["x"].flatten(1).numpy(), te["x"].flatten(1).numpy())
+            rand = (_features(random_model, tr["x"]), _features(random_model, te["x"]))
+            result["baselines"] = {
+                "pixels": probes.linear_probe(
+                    pixels[0], y_tr, pixels[1], y_te, seeds=s.seeds, device=device
+                ),
+                "random_encoder": probes.linear_probe(
+                    rand[0], y_tr, rand[1], y_te, seeds=s.seeds, device=device
+                ),
+            }
+        with timed("knn"):
+            result["knn"] = {"accuracy": probes.knn_accuracy(f_tr, y_tr, f_te, y_te, device=device)}
+        with timed("clustering"):
+            result["clustering"] = probes.clustering_scores(f_te, y_te, seed=seed)
+
+    if hasattr(data, "factor_sizes"):
+        encode = _encoder_fn(run.model)
+        with timed("disentanglement"):
+            fac_tr = data.sample_factors(s.dis_train, rng)
+            fac_te = data.sample_factors(s.dis_test, rng)
+            c_tr = _features(run.model, data.observations(fac_tr))
+            c_te = _features(run.model, data.observations(fac_te))
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                d = dis.dci(c_tr, fac_tr, c_te, fac_te)
+                me = dis.modularity_explicitness(c_tr, fac_tr, c_te, fac_te)
+                result["disentanglement"] = {
+                    "beta_vae": dis.beta_vae_score(
+                        data, encode, rng, num_train=s.score_train, num_eval=s.score_eval
+                    ),
+                    "factor_vae": dis.factor_vae_score(
+                        data,
+                        encode,
+                        rng,
+                        num_train=s.score_train,
+                        num_eval=s.score_eval,
+                        num_variance_estimate=s.variance_points,
+                    ),
+                    "mig": dis.mig(c_tr, fac_tr),
+                    "dci_disentanglement": d["disentanglement"],
+                    "dci_completeness": d["completeness"],
+                    "dci_informativeness": d["informativeness_test"],
+                    "sap": dis.sap(c_tr, fac_tr, c_te, fac_te),
+                    "modularity": me["modularity"],
+                    "explicitness": me["explicitness_test"],
+                }
+            notes = sorted({str(w.message) for w in caught})
+            if notes:
+                result["disentanglement_notes"] = notes
+        with timed("factor_probes"):
+            categorical = set(getattr(data, "categorical_factors", []))
+            result["factor_probes"] = probes.factor_probes(
+                c_tr,
+                fac_tr,
+                c_te,
+                fac_te,
+                list(data.factor_names),
+                categorical=categorical,
+                seed=seed,
+            )
+        with timed("symmetry"):
+            result["symmetry"] = symmetry.symmetry_scores(
+                data, encode, rng, n_pairs=s.symmetry_pairs
+            )
+
+    if s.figures and hasattr(run.model, "decode"):
+        from replab.eval.analysis import save_model_figures
+
+        with timed("figures"):
+            result["figures"] = save_model_figures(run.model, test_split, run.dir / "figures")
+
+    return _nan_to_none(result)
+
+
+def write_eval(run_dir: Path, result: dict) -> Path:
+    from replab.train.io import atomic_write_json
+
+    path = Path(run_dir) / "eval.json"
+    atomic_write_json(path, result)
+    return path

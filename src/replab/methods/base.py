@@ -1,0 +1,43 @@
+"""What every method is: an ``nn.Module`` with ``loss(batch, step)`` and ``encode(x)``.
+
+The training loop calls the module (``forward`` is ``loss``) so that DDP sees the forward pass,
+and the evaluation protocol only ever calls ``encode``. Methods with a decoder add ``decode``,
+``reconstruct`` and ``sample``. A method publishes its optimiser settings in ``train_defaults``
+and its hyper-parameters, with the paper's defaults, in a nested ``Config`` dataclass.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from replab.data.base import DataInfo
+
+
+class Method(nn.Module):
+    registry_name: ClassVar[str]
+    Config: ClassVar[type]
+    train_defaults: ClassVar[dict] = {}
+
+    def __init__(self, cfg, info: DataInfo):
+        super().__init__()
+        self.cfg = cfg
+        self.info = info
+
+    @abstractmethod
+    def loss(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+        """``{"loss": scalar, ...}``; the other scalars are logged."""
+
+    @abstractmethod
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The representation, [batch, dim]."""
+
+    def forward(self, batch: dict[str, torch.Tensor], step: int = 0) -> dict[str, torch.Tensor]:
+        return self.loss(batch, step)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device

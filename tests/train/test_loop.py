@@ -1,0 +1,93 @@
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from replab.config import ConfigError, resolve
+from replab.train.io import checkpoint_dirs
+from replab.train.loop import BatchIndices, TrainingError, learning_rate, train
+from replab.train.run import load
+
+
+def test_batch_indices_are_epoch_permutations():
+    s = BatchIndices(n=10, batch_size=4, seed=0)
+    stream = np.concatenate([s(i) for i in range(5)])  # 20 draws = two epochs
+    assert sorted(stream[:10]) == list(range(10)) and sorted(stream[10:]) == list(range(10))
+    assert np.array_equal(BatchIndices(10, 4, 0)(3), s(3))  # a pure function of (seed, step)
+    assert not np.array_equal(BatchIndices(10, 4, 1)(0), s(0))
+
+
+def test_learning_rate_warmup_then_cosine():
+    cfg = resolve("vae", "digits", overrides={
+        "train.lr": 1.0, "train.steps": 110, "train.warmup_steps": 10, "train.schedule": "cosine",
+        "train.min_lr_ratio": 0.1})
+    t = cfg.train
+    assert learning_rate(t, 0) == pytest.approx(0.1)
+    assert learning_rate(t, 9) == pytest.approx(1.0)
+    assert learning_rate(t, 10) == pytest.approx(1.0)
+    assert learning_rate(t, 60) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi / 2)))
+    assert learning_rate(t, 110) == pytest.approx(0.1)
+
+
+def test_resume_gives_the_same_weights(tmp_path, tiny_overrides):
+    cfg = resolve("beta_vae", "digits", overrides=tiny_overrides | {"train.checkpoint_every": 3})
+    straight = train(cfg, tmp_path / "a", progress=False)
+    train(cfg, tmp_path / "b", stop_after=3, progress=False)
+    assert not (tmp_path / "b" / "model.safetensors").exists()
+    resumed = train(cfg, tmp_path / "b", resume=True, progress=False)
+    a, b = straight.model.state_dict(), resumed.model.state_dict()
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    steps = [json.loads(line)["step"] for line in (tmp_path / "b/metrics.jsonl").open()]
+    assert steps == [2, 3, 4, 6]  # logged on every 2nd step and at the session boundary
+    loaded = load(tmp_path / "b", device="cpu")
+    x = torch.rand(5, 1, 8, 8)
+    assert torch.allclose(loaded.encode(x), resumed.encode(x))
+
+
+def test_run_dir_is_never_overwritten(tmp_path, tiny_overrides):
+    cfg = resolve("vae", "digits", overrides=tiny_overrides)
+    train(cfg, tmp_path / "run", progress=False)
+    before = (tmp_path / "run" / "model.safetensors").read_bytes()
+    with pytest.raises(ConfigError, match="already exists"):
+        train(cfg, tmp_path / "run", progress=False)
+    assert (tmp_path / "run" / "model.safetensors").read_bytes() == before
+    with pytest.raises(ConfigError, match="not a run directory"):
+        train(cfg, tmp_path / "other", resume=True, progress=False)
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    from replab.methods.vae import VAE
+
+    honest = VAE.loss
+
+    def poisoned(self, batch, step):  # the loss turns NaN from the 5th step (index 4) on
+        logs = honest(self, batch, step)
+        if step >= 4:
+            logs["loss"] = logs["loss"] * float("nan")
+        return logs
+
+    monkeypatch.setattr(VAE, "loss", poisoned)
+    cfg = resolve("vae", "digits", overrides={"train.steps": 20, "train.log_every": 10,
+                                              "train.checkpoint_every": 2})
+    with pytest.raises(TrainingError, match="non-finite .* step 6; .*step-00000004"):
+        train(cfg, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+    assert [p.name for p in checkpoint_dirs(tmp_path / "run/checkpoint")] == [
+        "step-00000002", "step-00000004"]
+    run = load(tmp_path / "run", device="cpu", checkpoint=True)
+    assert all(torch.isfinite(p).all() for p in run.model.parameters())
+
+
+def test_checkpoint_is_atomic_tmp_dirs_ignored(tmp_path, tiny_overrides):
+    cfg = resolve("vae", "digits", overrides=tiny_overrides)
+    train(cfg, tmp_path / "run", stop_after=2, progress=False)
+    # a crash in the middle of writing leaves a .tmp- folder, which resume must ignore
+    (tmp_path / "run/checkpoint/.tmp-step-00000004").mkdir()
+    assert [p.name for p in checkpoint_dirs(tmp_path / "run/checkpoint")] == ["step-00000002"]
+    run = train(cfg, tmp_path / "run", resume=True, progress=False)
+    assert (run.dir / "model.safetensors").exists()
+    assert not list((tmp_path / "run/checkpoint").glob(".tmp-*"))
