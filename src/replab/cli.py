@@ -1,4 +1,4 @@
-"""The ``replab`` command line: list, train, embed, eval, report, demo.
+"""The ``replab`` command line: list, train, embed, eval, report, demo, bench.
 
 Bad input (an unknown key, a wrong type, a missing file) ends with one line on stderr and exit
 status 2, before any work starts; a failure during training ends with exit status 1.
@@ -271,6 +271,37 @@ def demo(
     _print_eval(result)
     path = write_report([run.dir], run.dir / "report.html")
     out.print(str(path), highlight=False, soft_wrap=True)
+
+
+@app.command()
+def bench(
+    suite: str = typer.Option(None, "--suite", help="one benchmark (file bench_NAME.py)"),
+    json_out: Path = typer.Option(None, "--json", help="write all results to this JSON file"),
+    folder: Path = typer.Option(Path("benchmarks"), "--dir", help="the benchmarks folder"),
+):
+    """Run the throughput and quality benchmarks in benchmarks/ (slow; not part of the tests)."""
+    import importlib.util
+    import json
+
+    from replab.train.io import atomic_write_json
+
+    files = sorted(folder.glob("bench_*.py"))
+    if not files:
+        _fail(f"no bench_*.py files in {folder} (run from the repository root or pass --dir)")
+    names = {f.stem.removeprefix("bench_"): f for f in files}
+    if suite is not None and suite not in names:
+        _fail(f"--suite: {suite!r} is not valid; choose from: {', '.join(names)}")
+    results = {}
+    for name, path in names.items():
+        if suite is not None and name != suite:
+            continue
+        err.print(f"[bold]benchmark {name}[/]")
+        spec = importlib.util.spec_from_file_location(f"replab_bench_{name}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        results[name] = module.main([])
+    if json_out:
+        atomic_write_json(json_out, json.loads(json.dumps(results, default=str)))
 
 
 def main():

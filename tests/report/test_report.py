@@ -33,7 +33,11 @@ def _eval(method="beta_vae", dataset="sprites", shift=0.0):
         "dataset": dataset,
         "representation_dim": 10,
         "suite": "standard",
-        "linear_probe": {"0.01": ms(0.61 + shift), "0.1": ms(0.74 + shift), "1.0": ms(0.8125 + shift)},
+        "linear_probe": {
+            "0.01": ms(0.61 + shift),
+            "0.1": ms(0.74 + shift),
+            "1.0": ms(0.8125 + shift),
+        },
         "baselines": {
             "pixels": {"0.01": ms(0.31), "0.1": ms(0.42), "1.0": ms(0.5)},
             "random_encoder": {"0.01": ms(0.21), "0.1": ms(0.25), "1.0": ms(0.3)},
@@ -71,7 +75,9 @@ def _png(path: Path, color=(200, 30, 30), size=(24, 16)):
     Image.new("RGB", size, color).save(path)
 
 
-def make_run(root: Path, name: str, *, config=None, eval_=True, figures=True, shift=0.0):
+def make_run(
+    root: Path, name: str, *, config=None, eval_=True, figures=True, shift=0.0, extra=None
+):
     run = root / name
     run.mkdir(parents=True)
     cfg = config or {
@@ -80,6 +86,7 @@ def make_run(root: Path, name: str, *, config=None, eval_=True, figures=True, sh
         "train": {"lr": 0.0001, "steps": 200, "batch_size": 64},
         "model": {"beta": 4.0, "latent_dim": 10},
     }
+    cfg.update(extra or {})
     (run / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     with open(run / "metrics.jsonl", "w") as f:
         for step in range(0, 200, 10):
@@ -165,7 +172,8 @@ def assert_self_contained(html: str, p: _Tables):
 def two_run_report(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     a = make_run(root, "vae_a")
-    b = make_run(root, "vae_b", shift=0.05)
+    # an injected string too: if it were not escaped, the browser test would see the CSP refuse it
+    b = make_run(root, "vae_b", shift=0.05, extra={"notes": EVIL})
     out = write_report([a, b], root / "out" / "report.html")
     return out
 
@@ -215,7 +223,7 @@ def test_single_run_has_all_parts(tmp_path):
 
 
 def test_injected_strings_are_escaped(tmp_path):
-    name = 'r&d "quoted" \'run\''
+    name = "r&d \"quoted\" 'run'"
     cfg = {"method": EVIL, "data": "sprites", "train": {"note": EVIL}, "model": {}}
     run = make_run(tmp_path, name, config=cfg)
     ev = json.loads((run / "eval.json").read_text())
@@ -224,7 +232,9 @@ def test_injected_strings_are_escaped(tmp_path):
     ev["figures"]["<i>fig</i>"] = "figures/traversals.png"
     ev["extra_result"] = EVIL
     (run / "eval.json").write_text(json.dumps(ev))
-    html = write_report([run, make_run(tmp_path, "other")], tmp_path / "r.html").read_text()
+    other = make_run(tmp_path, "other", eval_=False, figures=False)  # a second run: leaderboard
+    (other / "metrics.jsonl").unlink()
+    html = write_report([run, other], tmp_path / "r.html").read_text()
     assert EVIL not in html and "<b>bold</b>" not in html and "<i>fig</i>" not in html
     assert "<img src=x" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
@@ -283,6 +293,7 @@ def test_two_runs_leaderboard_and_overlays(two_run_report):
     html = two_run_report.read_text()
     p = parse(html)
     assert_self_contained(html, p)
+    assert EVIL not in html
     board = table(p, "Leaderboard")
     header, rows = board[0], board[1:]
     assert len(rows) == 2
@@ -317,7 +328,7 @@ def test_bad_run_dirs_are_refused(tmp_path):
 
 
 def test_write_is_atomic_and_replaces(tmp_path):
-    run = make_run(tmp_path, "run")
+    run = make_run(tmp_path, "run", eval_=False, figures=False)
     out = tmp_path / "site" / "report.html"
     out.parent.mkdir()
     out.write_text("old")
@@ -337,8 +348,9 @@ def test_fmt():
 
 # --------------------------------------------------------------------------- a real browser
 
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists()
-                                        else None)
+CHROMIUM = shutil.which("chromium") or (
+    "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+)
 # Page console messages (console.*, uncaught errors, CSP violations) that Chromium logs to stderr
 # with --enable-logging=stderr, e.g. `[..:INFO:CONSOLE:3] "Uncaught ..."` (older: CONSOLE(3)).
 CONSOLE_LINE = re.compile(r":CONSOLE[:(]\d*\)?\]")
@@ -347,11 +359,22 @@ CONSOLE_LINE = re.compile(r":CONSOLE[:(]\d*\)?\]")
 def chromium_screenshot(page: Path, png: Path, profile: Path, size=(1280, 2400)):
     """Load ``page`` headless, save a screenshot; returns the page's console lines."""
     cmd = [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run",
-        "--disable-default-apps", "--hide-scrollbars", f"--user-data-dir={profile}",
-        "--enable-logging=stderr", "--v=0", f"--window-size={size[0]},{size[1]}",
-        f"--screenshot={png}", page.resolve().as_uri(),
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-default-apps",
+        "--hide-scrollbars",
+        f"--user-data-dir={profile}",
+        "--enable-logging=stderr",
+        "--v=0",
+        f"--window-size={size[0]},{size[1]}",
+        f"--screenshot={png}",
+        page.resolve().as_uri(),
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert png.is_file(), f"chromium wrote no screenshot (rc {proc.returncode}):\n{proc.stderr}"

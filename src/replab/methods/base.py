@@ -35,6 +35,16 @@ class Method(nn.Module):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The representation, [batch, dim]."""
 
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Parameters per optimiser. One group, ``"main"``, minimised on ``"loss"``, unless a
+        method trains a second player (a discriminator): then group ``NAME`` is minimised on the
+        loss's ``"loss_NAME"`` entry with its own optimiser, both from the same forward pass,
+        as disentanglement_lib's FactorVAE does. ``group_train_overrides[NAME]`` may change
+        that optimiser's settings (e.g. ``{"betas": [0.5, 0.9]}``)."""
+        return {"main": [p for p in self.parameters() if p.requires_grad]}
+
+    group_train_overrides: ClassVar[dict[str, dict]] = {}
+
     def forward(self, batch: dict[str, torch.Tensor], step: int = 0) -> dict[str, torch.Tensor]:
         return self.loss(batch, step)
 

@@ -23,7 +23,9 @@ import functools
 import io
 import json
 import math
+import numbers
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -85,7 +87,7 @@ def _num(v: Any) -> float:
     """``v`` as a float; NaN for None, bools, strings and anything else not a number."""
     if isinstance(v, bool) or v is None:
         return math.nan
-    if isinstance(v, int | float):
+    if isinstance(v, numbers.Real):
         return float(v)
     return math.nan
 
@@ -96,9 +98,10 @@ def fmt(v: Any, digits: int = 3) -> str:
         return "n/a"
     if isinstance(v, bool):
         return str(v).lower()
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
+    if isinstance(v, numbers.Integral):
+        return str(int(v))
+    if isinstance(v, numbers.Real):
+        v = float(v)
         if math.isnan(v):
             return "n/a"
         if math.isinf(v):
@@ -268,7 +271,7 @@ def load_run(run_dir: str | Path) -> Run:
 def _fig_uri(fig: Figure) -> str:
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -303,7 +306,7 @@ def _series(run: Run) -> dict[str, tuple[list[float], list[float]]]:
         step = _num(rec.get("step"))
         step = float(i) if math.isnan(step) else step
         for k, v in rec.items():
-            if k == "step" or isinstance(v, bool) or not isinstance(v, int | float):
+            if k == "step" or isinstance(v, bool) or not isinstance(v, numbers.Real):
                 continue
             xs, ys = out.setdefault(str(k), ([], []))
             xs.append(step)
@@ -358,6 +361,8 @@ def _curves_plot(runs: list[Run]) -> str | None:
         finite_pos = [v for v in values if v > 0]
         if values and len(finite_pos) == len(values) and max(values) / min(values) > 100:
             ax.set_yscale("log")
+        else:
+            ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 5), useOffset=False)
         ax.set_title(_mpl(key), fontsize=10)
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=8)
@@ -382,61 +387,61 @@ def _curves_plot(runs: list[Run]) -> str | None:
 
 
 def _efficiency_plot(runs: list[Run]) -> str | None:
-    """Probe accuracy vs label fraction (log x), error bars = std; baselines dashed."""
-    fig = _figure(6.4, 3.8, left=0.75, right=0.2, bottom=0.6, top=0.2)
-    ax = fig.subplots()
-    drawn = False
-    seen_baselines: set[tuple[str, str]] = set()
+    """Probe accuracy vs label fraction (log x), error bars = std; baselines dashed.
+
+    One solid line per run; each baseline once per data set (the first run's), dashed.
+    """
     multi = len(runs) > 1
+    lines = []  # (xs, ms, ss, style)
     for i, run in enumerate(runs):
-        ev = run.eval or {}
-        probe = _as_dict(ev.get("linear_probe"))
-        pts = _probe_points(probe)
+        pts = _probe_points(_as_dict((run.eval or {}).get("linear_probe")))
         if pts:
-            xs, ms, ss = zip(*pts, strict=True)
-            ax.errorbar(
-                xs,
-                ms,
-                yerr=[0 if math.isnan(s) else s for s in ss],
-                marker="o",
-                capsize=3,
-                color=f"C{i % 10}",
-                lw=1.6,
-                label=_mpl(run.name) if multi else "representation",
-            )
-            drawn = True
-        for j, (bname, bvals) in enumerate(_as_dict(ev.get("baselines")).items()):
-            key = (run.dataset, str(bname))
-            if key in seen_baselines:
+            label = run.name if multi else "representation"
+            style = dict(marker="o", ms=5, capsize=3, lw=1.8, color=f"C{i % 10}", label=label)
+            lines.append((pts, style))
+    datasets: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for run in runs:
+        for j, (bname, bvals) in enumerate(_as_dict((run.eval or {}).get("baselines")).items()):
+            pts = _probe_points(_as_dict(bvals))
+            if not pts or (run.dataset, str(bname)) in seen:
                 continue
-            bpts = _probe_points(_as_dict(bvals))
-            if not bpts:
-                continue
-            seen_baselines.add(key)
-            xs, ms, ss = zip(*bpts, strict=True)
+            seen.add((run.dataset, str(bname)))
+            if run.dataset not in datasets:
+                datasets.append(run.dataset)
             label = BASELINE_NAMES.get(str(bname), str(bname))
             if multi:
                 label += f" ({run.dataset})"
-            ax.errorbar(
-                xs,
-                ms,
-                yerr=[0 if math.isnan(s) else s for s in ss],
+            style = dict(
                 ls="--",
-                marker="sx^v"[j % 4],
+                marker="sD^v"[datasets.index(run.dataset) % 4],
                 ms=4,
                 capsize=2,
-                lw=1.1,
-                color=("0.45", "0.15", "0.65", "0.3")[j % 4],
-                label=_mpl(label),
+                lw=1.2,
+                color=("0.5", "0.15", "0.7", "0.3")[j % 4],
+                label=label,
             )
-            drawn = True
-    if not drawn:
+            lines.append((pts, style))
+    if not lines:
         return None
+    legend_w = min(3.0, 0.55 + 0.07 * max(len(style["label"]) for _, style in lines))
+    fig = _figure(5.0 + legend_w, 3.6, left=0.75, right=legend_w, bottom=0.6, top=0.2)
+    ax = fig.subplots()
+    fractions: set[float] = set()
+    for pts, style in lines:
+        xs, ms, ss = zip(*pts, strict=True)
+        fractions.update(xs)
+        yerr = [0.0 if math.isnan(s) else s for s in ss]
+        ax.errorbar(xs, ms, yerr=yerr, **{**style, "label": _mpl(style["label"])})
     ax.set_xscale("log")
+    ticks = sorted(fractions)
+    if len(ticks) <= 8:
+        ax.set_xticks(ticks, [f"{100 * f:g}%" for f in ticks])
+        ax.minorticks_off()
     ax.set_xlabel("fraction of labels used by the probe")
     ax.set_ylabel("probe accuracy")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, frameon=False)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return _fig_uri(fig)
 
 
@@ -499,22 +504,28 @@ def _heatmap(sym: dict) -> str | None:
 # --------------------------------------------------------------------------- tables
 
 
+_NUMERIC = re.compile(r"^[-−+]?(\d[\d,]*\.?\d*|\.\d+|∞)(e[-+]?\d+)?( ± \S+)?%?$|^n/a$")
+
+
 def _table(title: str, columns: list[str], rows: list[list[Any]], note: str = "") -> dict:
-    """Cells are strings or dicts {"text", "bold", "num"}; columns after the first are numbers."""
+    """A table for the template. Cells are strings or dicts {"text", "bold", "href"}.
+
+    Cells that read as numbers (or "n/a") are right-aligned, and so is a column's header when
+    all its cells are.
+    """
     cells = []
     for r in rows:
         out = []
         for c in r:
-            out.append(
-                {
-                    "text": "",
-                    "bold": False,
-                    "href": None,
-                    **(c if isinstance(c, dict) else {"text": str(c)}),
-                }
-            )
+            cell = {"text": "", "bold": False, "href": None}
+            cell.update(c if isinstance(c, dict) else {"text": str(c)})
+            cell["num"] = bool(_NUMERIC.match(cell["text"])) and not cell["href"]
+            out.append(cell)
         cells.append(out)
-    return {"title": title, "columns": columns, "rows": cells, "note": note}
+    num_cols = [
+        bool(cells) and all(len(r) > k and r[k]["num"] for r in cells) for k in range(len(columns))
+    ]
+    return {"title": title, "columns": columns, "num_cols": num_cols, "rows": cells, "note": note}
 
 
 def _eval_tables(ev: dict) -> list[dict]:
@@ -650,23 +661,19 @@ def _leaderboard(runs: list[Run], ids: list[str]) -> dict:
     getters += LEADERBOARD_EXTRA
     values = [[_num(g(r.eval or {})) for _, g in getters] for r in runs]
     keep = [j for j in range(len(getters)) if any(math.isfinite(v[j]) for v in values)]
-    best: dict[tuple[str, int], float] = {}
+    # per (data set, column): the finite values of the runs on that data
+    groups: dict[tuple[str, int], list[float]] = {}
     for r, vals in zip(runs, values, strict=True):
         for j in keep:
             if math.isfinite(vals[j]):
-                key = (r.dataset, j)
-                best[key] = max(best.get(key, -math.inf), vals[j])
-    counts: dict[tuple[str, int], int] = {}
-    for r, vals in zip(runs, values, strict=True):
-        for j in keep:
-            if math.isfinite(vals[j]):
-                counts[(r.dataset, j)] = counts.get((r.dataset, j), 0) + 1
+                groups.setdefault((r.dataset, j), []).append(vals[j])
     rows = []
     for r, vals, rid in zip(runs, values, ids, strict=True):
         row: list[Any] = [{"text": r.name, "href": f"#{rid}", "bold": False}, r.method, r.dataset]
         for j in keep:
             v = vals[j]
-            is_best = math.isfinite(v) and counts[(r.dataset, j)] > 1 and v == best[(r.dataset, j)]
+            g = groups.get((r.dataset, j), [])
+            is_best = math.isfinite(v) and v == max(g) and min(g) < max(g)  # no bold for ties
             row.append({"text": fmt(v), "bold": is_best})
         rows.append(row)
     cols = ["run", "method", "data"] + [getters[j][0] for j in keep]
@@ -674,7 +681,7 @@ def _leaderboard(runs: list[Run], ids: list[str]) -> dict:
         "Leaderboard",
         cols,
         rows,
-        note="Bold: the best value of a column among the runs on the same data.",
+        note="Bold: the best value of a column among the runs on the same data (higher is better).",
     )
 
 

@@ -51,6 +51,20 @@ def all_reduce_max(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
+def average_gradients(params) -> None:
+    """Mean of each parameter's gradient over processes (for updates DDP does not manage)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads or not is_distributed():
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= world_size()
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
 class _GatherWithGrad(torch.autograd.Function):
     """all_gather whose backward returns each process the gradient of its own slice, summed
     over processes (every process computes the loss on the gathered tensor)."""

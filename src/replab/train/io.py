@@ -116,7 +116,7 @@ def optimizer_from_flat(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# checkpoints: checkpoint/step-000500/{model,optimizer,rng}.safetensors + state.json
+# checkpoints: checkpoint/step-00000500/{model,optimizer-NAME,rng}.safetensors + state.json
 
 
 def checkpoint_dirs(root: Path) -> list[Path]:
@@ -132,7 +132,7 @@ def write_checkpoint(
     root: Path,
     step: int,
     model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
+    optimizers: dict[str, torch.optim.Optimizer],
     extra_state: dict,
     keep: int,
 ) -> Path:
@@ -145,8 +145,10 @@ def write_checkpoint(
         shutil.rmtree(tmp)
     tmp.mkdir()
     save_tensors(tmp / "model.safetensors", model_state(model))
-    opt_tensors, opt_meta = optimizer_to_flat(optimizer)
-    save_tensors(tmp / "optimizer.safetensors", opt_tensors)
+    opt_meta = {}
+    for name, opt in optimizers.items():
+        opt_tensors, opt_meta[name] = optimizer_to_flat(opt)
+        save_tensors(tmp / f"optimizer-{name}.safetensors", opt_tensors)
     rng = {"torch_cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
         for i, s in enumerate(torch.cuda.get_rng_state_all()):
@@ -169,8 +171,11 @@ def read_checkpoint(path: Path, device) -> dict:
         "step": int(state["step"]),
         "state": state,
         "model": load_tensors(path / "model.safetensors", device),
-        "optimizer": optimizer_from_flat(
-            load_tensors(path / "optimizer.safetensors", device), state["optimizer"]
-        ),
+        "optimizers": {
+            name: optimizer_from_flat(
+                load_tensors(path / f"optimizer-{name}.safetensors", device), meta
+            )
+            for name, meta in state["optimizer"].items()
+        },
         "rng": load_tensors(path / "rng.safetensors"),
     }

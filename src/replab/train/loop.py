@@ -7,6 +7,7 @@ batch of step s is a pure function of (seed, s): resuming needs no sampler state
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import signal
@@ -74,8 +75,7 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     return floor + (cfg.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
+def build_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "adam":
         return torch.optim.Adam(
             params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay
@@ -144,7 +144,13 @@ def train(
     data = make_dataset(cfg.data).split("train")
     torch.manual_seed(tcfg.seed)
     model = build_model(cfg, data.info).to(device)
-    optimizer = build_optimizer(model, tcfg)
+    groups = model.param_groups()
+    optimizers, base_lr = {}, {}
+    for name, group_params in groups.items():
+        gcfg = dataclasses.replace(tcfg, **model.group_train_overrides.get(name, {}))
+        optimizers[name] = build_optimizer(group_params, gcfg)
+        base_lr[name] = gcfg.lr
+    loss_key = {name: "loss" if name == "main" else f"loss_{name}" for name in groups}
     if main:
         out.mkdir(parents=True, exist_ok=True)
         if not resume:
@@ -160,7 +166,8 @@ def train(
             raise TrainingError(f"cannot resume: {out} has no complete checkpoint")
         ck = read_checkpoint(ckpts[-1], device)
         model.load_state_dict(ck["model"])
-        optimizer.load_state_dict(ck["optimizer"])
+        for name, opt in optimizers.items():
+            opt.load_state_dict(ck["optimizers"][name])
         torch.set_rng_state(ck["rng"]["torch_cpu"])
         if device.type == "cuda" and "torch_cuda_0" in ck["rng"]:
             torch.cuda.set_rng_state(ck["rng"]["torch_cuda_0"], device)
@@ -172,7 +179,9 @@ def train(
         torch.manual_seed(tcfg.seed + 1_000_003 * dist.rank() + start)
 
     ddp = model
-    if dist.world_size() > 1:
+    # One optimiser: PyTorch DDP (gradients reduced during backward). Several: their gradients
+    # come from separate backward passes, so they are averaged across processes explicitly.
+    if dist.world_size() > 1 and len(groups) == 1:
         from torch.nn.parallel import DistributedDataParallel
 
         ddp = DistributedDataParallel(
@@ -192,7 +201,6 @@ def train(
     count = 0
     bad = torch.zeros((), dtype=torch.bool, device=device)
     last_log_time, last_log_step = time.perf_counter(), start
-    params = [p for p in model.parameters() if p.requires_grad]
 
     bar = Progress(
         TextColumn("[bold]{task.description}"),
@@ -222,7 +230,7 @@ def train(
                 ckpt_root,
                 step,
                 model,
-                optimizer,
+                optimizers,
                 {"method": cfg.method},
                 keep=tcfg.keep_checkpoints,
             )
@@ -234,16 +242,14 @@ def train(
             idx = sampler(step)[lo : lo + per_rank]
             batch = {k: v.to(device, non_blocking=True) for k, v in data.get_batch(idx).items()}
             lr = learning_rate(tcfg, step)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            scale = lr / tcfg.lr if tcfg.lr > 0 else 0.0
+            for name, opt in optimizers.items():
+                for group in opt.param_groups:
+                    group["lr"] = base_lr[name] * scale
             with autocast:
                 logs = ddp(batch, step)
             loss = logs["loss"]
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if tcfg.grad_clip > 0:
-                logs["grad_norm"] = torch.nn.utils.clip_grad_norm_(params, tcfg.grad_clip)
-            optimizer.step()
+            _optimise(logs, groups, optimizers, loss_key, tcfg.grad_clip)
 
             bad |= ~torch.isfinite(loss.detach())
             for k, v in logs.items():
@@ -283,6 +289,27 @@ def train(
     dist.barrier()
     model.eval()
     return Run(out, cfg, model)
+
+
+def _optimise(logs, groups, optimizers, loss_key, grad_clip: float) -> None:
+    """One update of every optimiser from the losses of one forward pass."""
+    for opt in optimizers.values():
+        opt.zero_grad(set_to_none=True)
+    if len(groups) == 1:
+        logs["loss"].backward()
+    else:
+        names = list(groups)
+        for i, name in enumerate(names):
+            # each player's gradient of its own loss only (inputs=): the other players' losses
+            # never leak into its parameters
+            logs[loss_key[name]].backward(inputs=groups[name], retain_graph=i < len(names) - 1)
+        if dist.world_size() > 1:
+            dist.average_gradients([p for ps in groups.values() for p in ps])
+    for name, opt in optimizers.items():
+        if grad_clip > 0:
+            norm = torch.nn.utils.clip_grad_norm_(groups[name], grad_clip)
+            logs["grad_norm" if name == "main" else f"grad_norm_{name}"] = norm
+        opt.step()
 
 
 @contextmanager

@@ -1,0 +1,99 @@
+"""Training throughput of beta_vae on sprites at batch 64 (disentanglement_lib's setting).
+
+Measures replab's whole training step (data rendering, forward, backward, Adam, logging) and, in
+the same process and alternating with it, a plain PyTorch loop over the same model and the same
+pre-rendered batches: the ratio says what replab's loop costs. Run:
+``python benchmarks/bench_train.py [--steps N] [--method M] [--data D]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from replab.config import resolve
+from replab.data import make_dataset
+from replab.train.loop import train
+from replab.train.run import build_model, pick_device
+
+
+def replab_rate(method: str, data: str, steps: int, batch: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = resolve(
+            method,
+            data,
+            overrides={
+                "train.steps": steps,
+                "train.batch_size": batch,
+                "train.log_every": steps // 2,
+                "train.checkpoint_every": 10 * steps,
+            },
+        )
+        train(cfg, Path(tmp) / "run", progress=False)
+        last = (Path(tmp) / "run" / "metrics.jsonl").read_text().strip().splitlines()[-1]
+        return json.loads(last)["samples_per_s"]  # the second half: warm
+
+
+def plain_rate(method: str, data: str, steps: int, batch: int) -> float:
+    device = pick_device("auto")
+    ds = make_dataset(data).split("train")
+    cfg = resolve(method, data)
+    model = build_model(cfg, ds.info).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    rng = np.random.default_rng(0)
+    batches = [ds.get_batch(rng.integers(0, len(ds), batch)) for _ in range(8)]
+    batches = [{k: v.to(device) for k, v in b.items()} for b in batches]
+
+    def step(b):
+        loss = model.loss(b, 0)["loss"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for i in range(steps // 2):
+        step(batches[i % 8])
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    for i in range(steps // 2):
+        step(batches[i % 8])
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return steps // 2 * batch / (time.perf_counter() - t)
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--method", default="beta_vae")
+    p.add_argument("--data", default="sprites")
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--rounds", type=int, default=2)
+    args = p.parse_args(argv)
+    ours, plain = [], []
+    for _ in range(args.rounds):  # alternate, so drifts in machine load hit both alike
+        ours.append(replab_rate(args.method, args.data, args.steps, args.batch_size))
+        plain.append(plain_rate(args.method, args.data, args.steps, args.batch_size))
+    result = {
+        "benchmark": "train",
+        "method": args.method,
+        "data": args.data,
+        "batch_size": args.batch_size,
+        "device": str(pick_device("auto")),
+        "threads": torch.get_num_threads(),
+        "replab_samples_per_s": float(np.median(ours)),
+        "plain_pytorch_samples_per_s": float(np.median(plain)),
+    }
+    result["ratio"] = result["replab_samples_per_s"] / result["plain_pytorch_samples_per_s"]
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
