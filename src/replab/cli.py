@@ -181,14 +181,13 @@ def _print_eval(result: dict) -> None:
     def fmt(v):
         return "n/a" if v is None else f"{v:.3f}"
 
+    base = result.get("baselines", {})
     for frac, r in result.get("linear_probe", {}).items():
-        base = result.get("baselines", {})
-        px = base.get("pixels", {}).get(frac, {}).get("mean")
-        rnd = base.get("random_encoder", {}).get(frac, {}).get("mean")
-        table.add_row(
-            f"linear probe, {float(frac):.0%} labels",
-            f"{fmt(r['mean'])}  (pixels {fmt(px)}, random {fmt(rnd)})",
+        others = ", ".join(
+            f"{name.replace('_', ' ')} {fmt(b.get(frac, {}).get('mean'))}"
+            for name, b in base.items()
         )
+        table.add_row(f"linear probe, {float(frac):.0%} labels", f"{fmt(r['mean'])}  ({others})")
     if "knn" in result:
         table.add_row("kNN accuracy (k=20)", fmt(result["knn"]["accuracy"]))
     if "clustering" in result:
@@ -231,14 +230,16 @@ def eval_cmd(
 @app.command()
 def report(
     run_dirs: list[Path] = typer.Argument(..., help="one run, or several to compare"),
-    out_file: Path = typer.Option(None, "--out", "-o", help="HTML file (default RUN/report.html)"),
+    out_file: Path = typer.Option(
+        None, "--out", "-o", help="HTML file (default RUN/report.html; ./report.html for several)"
+    ),
 ):
     """One self-contained HTML report; several runs make a comparison."""
     from replab.report.html import write_report
 
-    target = out_file or (run_dirs[0] / "report.html" if len(run_dirs) == 1 else None)
-    if target is None:
-        _fail("comparing several runs needs --out FILE")
+    target = out_file or (
+        run_dirs[0] / "report.html" if len(run_dirs) == 1 else Path("report.html")
+    )
     try:
         path = write_report(list(run_dirs), target)
     except ValueError as e:

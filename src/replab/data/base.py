@@ -52,6 +52,14 @@ class Dataset(ABC):
         batch = self.get_batch(np.asarray([i]))
         return {k: v[0] for k, v in batch.items()}
 
+    # The protocol's "raw input" baseline: its name in eval.json and the features it uses.
+    raw_baseline_name: str = "pixels"
+
+    def raw_features(self, x: torch.Tensor) -> np.ndarray:
+        """Features of the raw-input baseline for a batch of inputs: flattened by default; text
+        data override it with a bag of words, audio with a time-averaged log-mel spectrogram."""
+        return x.flatten(1).float().numpy()
+
     @property
     def has_labels(self) -> bool:
         return self.info.num_classes is not None

@@ -166,11 +166,11 @@ def evaluate(
                 f_tr, y_tr, f_te, y_te, seeds=s.seeds, device=device
             )
         with timed("baselines"):
-            pixels = (tr["x"].flatten(1).numpy(), te["x"].flatten(1).numpy())
+            raw = (data.raw_features(tr["x"]), data.raw_features(te["x"]))
             rand = (_features(random_model, tr["x"]), _features(random_model, te["x"]))
             result["baselines"] = {
-                "pixels": probes.linear_probe(
-                    pixels[0], y_tr, pixels[1], y_te, seeds=s.seeds, device=device
+                data.raw_baseline_name: probes.linear_probe(
+                    raw[0], y_tr, raw[1], y_te, seeds=s.seeds, device=device
                 ),
                 "random_encoder": probes.linear_probe(
                     rand[0], y_tr, rand[1], y_te, seeds=s.seeds, device=device
