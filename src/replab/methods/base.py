@@ -1,7 +1,8 @@
 """What every method is: an ``nn.Module`` with ``loss(batch, step)`` and ``encode(x)``.
 
 The training loop calls the module (``forward`` is ``loss``) so that DDP sees the forward pass,
-and the evaluation protocol only ever calls ``encode``. Methods with a decoder add ``decode``,
+and the evaluation protocol only ever calls ``encode(x) -> [batch, dim]``. A model that learns no
+representation (a plain GAN) simply has no ``encode``, and the protocol refuses it. Methods with a decoder add ``decode``,
 ``reconstruct`` and ``sample``. A method publishes its optimiser settings in ``train_defaults``
 and its hyper-parameters, with the paper's defaults, in a nested ``Config`` dataclass.
 """
@@ -30,10 +31,6 @@ class Method(nn.Module):
     @abstractmethod
     def loss(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         """``{"loss": scalar, ...}``; the other scalars are logged."""
-
-    @abstractmethod
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """The representation, [batch, dim]."""
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """Parameters per optimiser. One group, ``"main"``, minimised on ``"loss"``, unless a
