@@ -20,9 +20,17 @@ def test_batch_indices_are_epoch_permutations():
 
 
 def test_learning_rate_warmup_then_cosine():
-    cfg = resolve("vae", "digits", overrides={
-        "train.lr": 1.0, "train.steps": 110, "train.warmup_steps": 10, "train.schedule": "cosine",
-        "train.min_lr_ratio": 0.1})
+    cfg = resolve(
+        "vae",
+        "digits",
+        overrides={
+            "train.lr": 1.0,
+            "train.steps": 110,
+            "train.warmup_steps": 10,
+            "train.schedule": "cosine",
+            "train.min_lr_ratio": 0.1,
+        },
+    )
     t = cfg.train
     assert learning_rate(t, 0) == pytest.approx(0.1)
     assert learning_rate(t, 9) == pytest.approx(1.0)
@@ -71,13 +79,18 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypa
         return logs
 
     monkeypatch.setattr(VAE, "loss", poisoned)
-    cfg = resolve("vae", "digits", overrides={"train.steps": 20, "train.log_every": 10,
-                                              "train.checkpoint_every": 2})
+    cfg = resolve(
+        "vae",
+        "digits",
+        overrides={"train.steps": 20, "train.log_every": 10, "train.checkpoint_every": 2},
+    )
     with pytest.raises(TrainingError, match="non-finite .* step 6; .*step-00000004"):
         train(cfg, tmp_path / "run", progress=False)
     assert not (tmp_path / "run" / "model.safetensors").exists()
     assert [p.name for p in checkpoint_dirs(tmp_path / "run/checkpoint")] == [
-        "step-00000002", "step-00000004"]
+        "step-00000002",
+        "step-00000004",
+    ]
     run = load(tmp_path / "run", device="cpu", checkpoint=True)
     assert all(torch.isfinite(p).all() for p in run.model.parameters())
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,6 +31,15 @@ class DataInfo:
     num_classes: int | None = None  # of "y", when there is a label
     kind: str = "image"  # "image" (float in [0, 1]) or "tokens" (int64 ids) or "audio"
     vocab_size: int | None = None
+    # Tokens: how often each id occurs in the training split (unigram statistics a method may
+    # need, e.g. word2vec's sub-sampling and negatives); id 0 is padding.
+    token_counts: tuple[int, ...] | None = None
+
+    def __post_init__(self):
+        # data.json stores lists; keep the frozen dataclass hashable and equal either way
+        object.__setattr__(self, "shape", tuple(self.shape))
+        if self.token_counts is not None:
+            object.__setattr__(self, "token_counts", tuple(int(c) for c in self.token_counts))
 
 
 class Dataset(ABC):
@@ -59,6 +69,10 @@ class Dataset(ABC):
         """Features of the raw-input baseline for a batch of inputs: flattened by default; text
         data override it with a bag of words, audio with a time-averaged log-mel spectrogram."""
         return x.flatten(1).float().numpy()
+
+    def save_artifacts(self, run_dir: Path) -> None:
+        """Write what a trained model needs beside its weights to be used without the data
+        (a text data set's tokeniser); the training loop calls it once. Default: nothing."""
 
     @property
     def has_labels(self) -> bool:
@@ -98,6 +112,9 @@ class Subset(Dataset):
 
     def split(self, which: str, test_fraction: float = 0.1) -> Subset:
         raise TypeError("split a full data set, not a subset")
+
+    def save_artifacts(self, run_dir: Path) -> None:
+        self.parent.save_artifacts(run_dir)
 
     def __getattr__(self, item):
         # Ground-truth interface and other extras are the parent's.
@@ -181,6 +198,8 @@ class GroundTruthDataset(Dataset):
     factor_sizes: list[int]
     # Which factor doubles as the class label for the probes (e.g. sprites: shape).
     label_factor: str
+    # Factors without an order (probed by accuracy; the others by R^2).
+    categorical_factors: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return int(np.prod(self.factor_sizes))
@@ -194,7 +213,12 @@ class GroundTruthDataset(Dataset):
         """Render the observations [n, C, H, W] of factor vectors [n, F]."""
 
     def index_to_factors(self, indices: np.ndarray) -> np.ndarray:
-        return np.stack(np.unravel_index(np.asarray(indices), self.factor_sizes), axis=1)
+        indices = np.asarray(indices)
+        if indices.size and (indices.min() < 0 or indices.max() >= len(self)):
+            raise IndexError(
+                f"{self.name}: index out of range [0, {len(self)}): got {indices.min()}..{indices.max()}"
+            )
+        return np.stack(np.unravel_index(indices, self.factor_sizes), axis=1)
 
     def factors_to_index(self, factors: np.ndarray) -> np.ndarray:
         return np.ravel_multi_index(tuple(np.asarray(factors).T), self.factor_sizes)

@@ -64,7 +64,7 @@ class BatchIndices:
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
-    """Linear warmup to ``lr``, then constant or cosine decay to ``min_lr_ratio * lr``."""
+    """Linear warmup to ``lr``, then constant, cosine or linear decay to ``min_lr_ratio * lr``."""
     if cfg.warmup_steps and step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     if cfg.schedule == "constant":
@@ -72,6 +72,8 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     span = max(1, cfg.steps - cfg.warmup_steps)
     progress = min(1.0, (step - cfg.warmup_steps) / span)
     floor = cfg.min_lr_ratio * cfg.lr
+    if cfg.schedule == "linear":
+        return floor + (cfg.lr - floor) * (1.0 - progress)
     return floor + (cfg.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
@@ -139,11 +141,13 @@ def train(
             )
     main = dist.is_main()
     console = console or Console(stderr=True)
-    _prepare_run_dir(out, resume)
+    if main:
+        _prepare_run_dir(out, resume)
 
     data = make_dataset(cfg.data).split("train")
     torch.manual_seed(tcfg.seed)
     model = build_model(cfg, data.info).to(device)
+    model.seed = tcfg.seed  # for randomness a method draws as a function of (seed, step)
     groups = model.param_groups()
     optimizers, base_lr = {}, {}
     for name, group_params in groups.items():
@@ -156,6 +160,8 @@ def train(
         if not resume:
             cfg.save(out / "config.yaml")
             save_data_info(out, data.info)
+            data.save_artifacts(out)
+    dist.barrier()  # the others read the run directory only once rank 0 has checked it
 
     start = 0
     metrics_path = out / "metrics.jsonl"
@@ -279,8 +285,9 @@ def train(
                 console.print(f"interrupted: checkpoint at step {done}; continue with --resume")
                 raise KeyboardInterrupt
 
+    if end == tcfg.steps:
+        check_finite(end)  # a collective: every process takes part
     if end == tcfg.steps and main:
-        check_finite(end)
         save_tensors(
             out / "model.safetensors",
             model_state(model),
