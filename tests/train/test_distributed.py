@@ -28,9 +28,13 @@ def test_two_processes_equal_one(tmp_path):
         )
         for r in range(2)
     ]
-    for p in procs:
-        out, _ = p.communicate(timeout=120)
-        assert p.returncode == 0, out.decode()[-2000:]
+    try:
+        for p in procs:
+            out, _ = p.communicate(timeout=180)
+            assert p.returncode == 0, out.decode()[-2000:]
+    finally:  # never leave a worker behind (a hang would hold the port and a core)
+        for p in procs:
+            p.kill()
     single = subprocess.run(
         [sys.executable, str(WORKER), "0", "1", str(free_port()), str(tmp_path / "one")],
         capture_output=True,
