@@ -8,7 +8,8 @@ same code serves a laptop CPU and a GPU.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -16,13 +17,16 @@ import torch
 # L2 strengths tried by the linear probe, strongest first (each fit warm-starts the next).
 # lam multiplies 0.5 * ||W||^2 added to the *mean* cross-entropy, i.e. sklearn's C = 1 / (lam n).
 L2_GRID: tuple[float, ...] = (1.0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
-# Used when the labelled subset is too small to select lam (fewer than 3 labelled examples).
+# Used when there is nothing to select lam on (e.g. one labelled example per class, < 3 in all).
 DEFAULT_L2 = 1e-2
 HOLDOUT_FRACTION = 0.2  # share of the labelled subset held out to choose lam
 MIN_HOLDOUT = 20  # below this many held-out examples, choose lam by leave-one-out instead
 LOO_MAX_PARAMS = 2**21  # leave-one-out fits n models at once; cap on n * (d + 1) * classes
 MAX_ITER = 200  # L-BFGS iterations per fit
 GRAD_TOL = 1e-5  # L-BFGS stops when every gradient entry is below this
+# CPU fits with fewer multiply-adds per evaluation than this run on one thread: for small
+# problems, thread synchronisation costs more than it saves (10x on a busy 2-core machine).
+SINGLE_THREAD_WORK = 2**22
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -30,6 +34,20 @@ GRAD_TOL = 1e-5  # L-BFGS stops when every gradient entry is below this
 
 def _device(device: str | torch.device) -> torch.device:
     return torch.device(device)
+
+
+@contextmanager
+def _threads_for(work: int, device: torch.device) -> Iterator[None]:
+    """One intra-op thread while running a small CPU computation, restored afterwards."""
+    before = torch.get_num_threads()
+    if device.type != "cpu" or work >= SINGLE_THREAD_WORK or before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _encode_labels(
@@ -129,8 +147,9 @@ def _fit(x, y, n_classes, l2, init=None, weight=None, n_models=1, max_iter=MAX_I
         loss, W.grad, b.grad = _loss_and_grad(W, b, x, onehot, l2, weight)
         return loss
 
-    with torch.no_grad():
+    with torch.no_grad(), _threads_for(W.numel() * len(x), x.device):
         opt.step(closure)
+    W.grad = b.grad = None
     return W, b
 
 
@@ -146,9 +165,11 @@ def _score(logits: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
 def _select_and_fit(x, y, n_classes, rng):
     """Choose lam from L2_GRID, then refit on all of (x, y) (already standardised).
 
-    Selection by accuracy (ties broken by log-loss) on a stratified 20% held-out part; with
-    fewer than MIN_HOLDOUT held-out examples, by leave-one-out (all n leave-one-out models fitted
-    at once as one batched problem); with fewer than 3 examples, lam = DEFAULT_L2.
+    Selection by held-out accuracy (ties broken by log-loss) on a stratified 20% part. With
+    fewer than MIN_HOLDOUT held-out examples: leave-one-out instead (the n models fitted at once
+    as one batched problem), when n >= 3 and n (d + 1) K <= LOO_MAX_PARAMS; otherwise the small
+    held-out part if it is not empty, else lam = DEFAULT_L2. Each fit warm-starts from the
+    previous (stronger) lam; the refit starts from the chosen solution.
     Returns (W [d, K], b [K], lam).
     """
     n, d = x.shape
@@ -231,7 +252,7 @@ def linear_probe(
     For each fraction and seed: a stratified subset (round(fraction * n_c) per class, >= 1),
     features standardised with the subset's statistics, multinomial logistic regression with
     L2 strength chosen from ``L2_GRID`` on a stratified 20% held-out part (leave-one-out when
-    that part would have fewer than 20 examples; ``DEFAULT_L2`` below 3 labels), refit on the
+    that part would have fewer than 20 examples; ``DEFAULT_L2`` for < 3 labels), refit on the
     whole subset. The accuracy at few labels measures how linearly *and* label-efficiently the
     features separate the classes.
 

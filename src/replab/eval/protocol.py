@@ -225,6 +225,7 @@ def evaluate(
                 list(data.factor_names),
                 categorical=categorical,
                 seed=seed,
+                device=device,
             )
         with timed("symmetry"):
             result["symmetry"] = symmetry.symmetry_scores(
