@@ -156,11 +156,16 @@ def embed(
     if split not in ("all", "train", "test"):
         _fail(f"--split must be all, train or test, got {split!r}")
     run = _load_run(run_dir)
+    if not hasattr(run.model, "encode"):
+        _fail(f"method {run.config.method} has no encoder, so it has no representation to embed")
     try:
         dataset = make_dataset(data)
     except (ValueError, DataError) as e:
         _fail(str(e))
-    if tuple(dataset.info.shape) != tuple(run.model.info.shape):
+    accepts = getattr(
+        run.model, "accepts_shape", lambda shape: shape == tuple(run.model.info.shape)
+    )
+    if not accepts(tuple(dataset.info.shape)):
         _fail(
             f"{data} has inputs of shape {tuple(dataset.info.shape)}, but the model was "
             f"trained on {tuple(run.model.info.shape)}"
@@ -250,16 +255,21 @@ def report(
 @app.command()
 def demo(
     out_dir: Path = typer.Option(None, "--out", "-o", help="run directory (default runs/demo-...)"),
-    steps: int = typer.Option(3000, "--steps", help="training steps"),
-    suite: str = typer.Option("standard", "--suite", help="evaluation suite"),
+    steps: int = typer.Option(2000, "--steps", help="training steps"),
+    suite: str = typer.Option("quick", "--suite", help="evaluation suite"),
 ):
     """The embedded default end to end: beta-VAE on sprites, evaluated, reported."""
-    from replab.eval.protocol import evaluate, write_eval
+    from replab.eval.protocol import SUITES, evaluate, write_eval
     from replab.report.html import write_report
     from replab.train.loop import TrainingError
     from replab.train.loop import train as run_training
 
-    cfg = resolve("beta_vae", "sprites", overrides={"train.steps": steps})
+    if suite not in SUITES:
+        _fail(f"--suite: {suite!r} is not valid; choose from: {', '.join(SUITES)}")
+    try:
+        cfg = resolve("beta_vae", "sprites", overrides={"train.steps": steps})
+    except ConfigError as e:
+        _fail(str(e))
     out_dir = out_dir or Path("runs") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     err.print(f"training beta_vae on sprites for {steps} steps into {out_dir}")
     try:
@@ -303,6 +313,58 @@ def bench(
         results[name] = module.main([])
     if json_out:
         atomic_write_json(json_out, json.loads(json.dumps(results, default=str)))
+
+
+@app.command()
+def align(
+    run_a: Path = typer.Argument(..., help="run of the source language"),
+    run_b: Path = typer.Argument(..., help="run of the target language"),
+    dict_file: Path = typer.Option(
+        ..., "--dict", help="seed pairs, MUSE format: one 'source target' pair a line"
+    ),
+    test_file: Path = typer.Option(None, "--test", help="test pairs (default: the seed pairs)"),
+    refine: int = typer.Option(
+        0, "--refine", min=0, help="rounds of Procrustes refinement on mutual CSLS neighbours"
+    ),
+    json_out: Path = typer.Option(None, "--json", help="also write the result to this file"),
+):
+    """Translate words between two runs' spaces: orthogonal Procrustes on the seed pairs, then
+    precision@1/@5 by nearest neighbour and by CSLS (k=10), in both directions."""
+    from replab.eval import words
+    from replab.train.io import atomic_write_json
+
+    try:
+        seeds = words.read_dictionary(dict_file)
+        test = words.read_dictionary(test_file) if test_file is not None else None
+        spaces = []
+        for run_dir in (run_a, run_b):
+            try:
+                spaces.append(words.load_word_vectors(run_dir))
+            except FileNotFoundError as e:
+                raise DataError(str(e)) from None
+        result = words.align(spaces[0], spaces[1], seeds, test, refine=refine)
+    except (ConfigError, DataError) as e:
+        _fail(str(e))
+    except ValueError as e:  # too few usable pairs, spaces of different dimension
+        _fail(str(e))
+    table = Table(
+        title=f"{run_a.name} -> {run_b.name}: {result['seed_pairs']} seed pairs, "
+        f"{result['test_pairs']} {'seed' if result['test_is_seed'] else 'test'} pairs"
+        + (f", {refine} refinement rounds" if refine else "")
+    )
+    for col in ("retrieval", "direction", "P@1", "P@5", "chance P@1"):
+        table.add_column(col, justify="left" if col in ("retrieval", "direction") else "right")
+    for method in ("nn", "csls"):
+        for direction, label in (("source_to_target", "a -> b"), ("target_to_source", "b -> a")):
+            r = result[method][direction]
+            chance = result["chance_p@1"][direction]
+            table.add_row(method, label, f"{r['p@1']:.3f}", f"{r['p@5']:.3f}", f"{chance:.4f}")
+    out.print(table)
+    missing = result["seed_pairs_missing"] + result["test_pairs_missing"]
+    if missing:
+        err.print(f"{missing} pair(s) skipped: a word not in the vocabulary")
+    if json_out is not None:
+        atomic_write_json(json_out, result)
 
 
 def main():

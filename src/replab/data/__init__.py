@@ -5,7 +5,14 @@
 
 from __future__ import annotations
 
-from replab.data import files, sprites, toy  # noqa: F401  (registers the data sets)
+from replab.data import (  # noqa: F401  (registers the data sets)  # noqa: F401
+    audio,
+    files,
+    sprites,
+    text,  # noqa: F401
+    toy,
+    video,
+)
 from replab.data.base import (
     ArrayDataset,
     DataError,

@@ -73,6 +73,7 @@ class Dataset(ABC):
     def save_artifacts(self, run_dir: Path) -> None:
         """Write what a trained model needs beside its weights to be used without the data
         (a text data set's tokeniser); the training loop calls it once. Default: nothing."""
+        return None
 
     @property
     def has_labels(self) -> bool:
@@ -215,9 +216,8 @@ class GroundTruthDataset(Dataset):
     def index_to_factors(self, indices: np.ndarray) -> np.ndarray:
         indices = np.asarray(indices)
         if indices.size and (indices.min() < 0 or indices.max() >= len(self)):
-            raise IndexError(
-                f"{self.name}: index out of range [0, {len(self)}): got {indices.min()}..{indices.max()}"
-            )
+            lo, hi = indices.min(), indices.max()
+            raise ValueError(f"{self.name}: index out of range [0, {len(self)}): got {lo}..{hi}")
         return np.stack(np.unravel_index(indices, self.factor_sizes), axis=1)
 
     def factors_to_index(self, factors: np.ndarray) -> np.ndarray:

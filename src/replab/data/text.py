@@ -43,6 +43,15 @@ TOKENIZER_FILE = "tokenizer.json"
 WORD_RE = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
 
 
+def check_token_ids(x, vocab_size: int, who: str) -> None:
+    """Refuse ids the model has no embedding for (data tokenised with another vocabulary)."""
+    if x.numel() and (int(x.max()) >= vocab_size or int(x.min()) < 0):
+        raise DataError(
+            f"{who}: token id {int(x.max())} outside the model's vocabulary of {vocab_size}; "
+            "was the data tokenised as for training (same tokenizer, min_count, vocab_size)?"
+        )
+
+
 # ---------------------------------------------------------------------------------- tokenisers
 
 
@@ -476,18 +485,21 @@ class World:
     def sample(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """n sentence meanings: subject, verb, object, their adjectives (-1 none), place."""
 
-        def draw(p_rows: np.ndarray) -> np.ndarray:
-            cdf = np.cumsum(p_rows, axis=1)
-            u = rng.random(len(p_rows))[:, None] * cdf[:, -1:]
-            return np.minimum((u > cdf).sum(1), p_rows.shape[1] - 1)
+        def draw(table: np.ndarray, parent: np.ndarray) -> np.ndarray:
+            """One draw from row ``parent[i]`` of ``table`` for every i."""
+            out = np.empty(len(parent), dtype=np.int64)
+            for k in np.unique(parent):
+                rows = np.flatnonzero(parent == k)
+                out[rows] = rng.choice(table.shape[1], size=len(rows), p=table[k])
+            return out
 
         subj = rng.choice(len(self.p_noun), size=n, p=self.p_noun)
-        verb = draw(self.p_verb[subj])
-        obj = draw(self.p_obj[verb])
-        subj_adj = np.where(rng.random(n) < 0.4, draw(self.p_adj[subj]), -1)
-        obj_adj = np.where(rng.random(n) < 0.4, draw(self.p_adj[obj]), -1)
-        prep = np.where(rng.random(n) < 0.3, draw(self.p_prep[verb]), -1)
-        place = draw(self.p_place[np.maximum(prep, 0)])
+        verb = draw(self.p_verb, subj)
+        obj = draw(self.p_obj, verb)
+        subj_adj = np.where(rng.random(n) < 0.4, draw(self.p_adj, subj), -1)
+        obj_adj = np.where(rng.random(n) < 0.4, draw(self.p_adj, obj), -1)
+        prep = np.where(rng.random(n) < 0.3, draw(self.p_prep, verb), -1)
+        place = draw(self.p_place, np.maximum(prep, 0))
         return {
             "subj": subj,
             "verb": verb,
@@ -516,23 +528,37 @@ class Language:
 
     def render(self, m: dict[str, np.ndarray]) -> str:
         lx, fn = self.lexicon, self.function
-        noun, adj = lx["noun"], lx["adjective"]
+        noun, adj, verb, prep = lx["noun"], lx["adjective"], lx["verb"], lx["preposition"]
+        cols = {k: v.tolist() for k, v in m.items()}
         out = []
-        for i in range(len(m["subj"])):
-            sa, oa, p = m["subj_adj"][i], m["obj_adj"][i], m["prep"][i]
-            s_np = [noun[m["subj"][i]]] + ([adj[sa]] if sa >= 0 else [])
-            o_np = [noun[m["obj"][i]]] + ([adj[oa]] if oa >= 0 else [])
-            verb = lx["verb"][m["verb"][i]]
+        for s, v, o, sa, oa, p, pl in zip(
+            cols["subj"],
+            cols["verb"],
+            cols["obj"],
+            cols["subj_adj"],
+            cols["obj_adj"],
+            cols["prep"],
+            cols["place"],
+            strict=True,
+        ):
             if self.name == "a":  # SVO, article + adjective before the noun, prepositions
-                words = [fn[0], *s_np[::-1], verb, fn[1], *o_np[::-1]]
+                words = [fn[0], adj[sa], noun[s], verb[v], fn[1], adj[oa], noun[o]]
+                if sa < 0:
+                    words[1] = ""
+                if oa < 0:
+                    words[5] = ""
                 if p >= 0:
-                    words += [lx["preposition"][p], fn[0], noun[m["place"][i]]]
+                    words += [prep[p], fn[0], noun[pl]]
             else:  # SOV, adjective after the noun, case particles, postpositions
-                words = [*s_np, fn[0], *o_np, fn[1]]
+                words = [noun[s], adj[sa], fn[0], noun[o], adj[oa], fn[1]]
+                if sa < 0:
+                    words[1] = ""
+                if oa < 0:
+                    words[4] = ""
                 if p >= 0:
-                    words += [noun[m["place"][i]], lx["preposition"][p]]
-                words.append(verb)
-            out.append(" ".join(words))
+                    words += [noun[pl], prep[p]]
+                words.append(verb[v])
+            out.append(" ".join(w for w in words if w))
         return "\n".join(out) + "\n"
 
 

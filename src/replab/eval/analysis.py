@@ -8,7 +8,11 @@ method name. The interface used:
 * ``model.reconstruct(x)`` (else ``decode(encode(x))``),
 * ``model.sample(n)`` (optional: without it there is no sample figure),
 * ``model.latent_kl(x) -> Tensor[d]`` (optional: mean KL per latent, orders the traversal rows;
-  without it the rows are ordered by the variance of ``encode`` over the examples).
+  without it the rows are ordered by the variance of the latents over the examples).
+* ``model.latents(x) -> Tensor[n, d]`` (optional: the code ``decode`` takes, for a model whose
+  ``encode`` returns something else, e.g. a pooled representation; default ``encode``).
+* ``model.latent_range(x) -> (lo[d], hi[d])`` (optional: per-latent traversal bounds, for latents
+  without a unit prior, e.g. codebook coordinates; default ``-3..3`` for every latent).
 
 The PNGs are drawn with PIL so their pixel sizes are exact: each image is enlarged by an integer
 factor (nearest neighbour) until it is at least ``MIN_CELL`` pixels tall, then laid out by
@@ -112,12 +116,17 @@ def traversal_order(model, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray, str
             score = torch.as_tensor(model.latent_kl(x)).detach().float().cpu().reshape(-1)
             kind = "KL"
         else:
-            z = model.encode(x).detach().float().cpu()
+            z = _latents(model, x).detach().float().cpu()
             score = z.var(dim=0, unbiased=False) if len(z) > 1 else torch.zeros(z.shape[1])
             kind = "var"
     score_np = torch.nan_to_num(score, nan=-math.inf).numpy()
     order = np.argsort(-score_np, kind="stable")
     return order, score.numpy(), kind
+
+
+def _latents(model, x: torch.Tensor) -> torch.Tensor:
+    """The code ``decode`` inverts: ``model.latents(x)`` if the model has it, else ``encode``."""
+    return model.latents(x) if hasattr(model, "latents") else model.encode(x)
 
 
 def _font(size: int = 11):
@@ -128,14 +137,21 @@ def _font(size: int = 11):
 
 
 def _traversal_image(
-    model, x0: torch.Tensor, order, score, kind: str, n: int, scale: int
+    model, x0: torch.Tensor, order, score, kind: str, n: int, scale: int, bounds=None
 ) -> Image.Image:
-    z0 = model.encode(x0[None])[0]
+    """``bounds``: per-latent ``(lo, hi)`` from ``model.latent_range``, or None for -3..3; with
+    bounds the header reads min..max and each row's label gives its range."""
+    z0 = _latents(model, x0[None])[0]
     values = torch.linspace(-TRAVERSAL_RANGE, TRAVERSAL_RANGE, n, device=z0.device, dtype=z0.dtype)
+    steps = torch.linspace(0.0, 1.0, n, device=z0.device, dtype=z0.dtype)
     rows = []
     for j in order:
         z = z0.repeat(n, 1)
-        z[:, int(j)] = values
+        if bounds is None:
+            z[:, int(j)] = values
+        else:
+            lo, hi = float(bounds[0][int(j)]), float(bounds[1][int(j)])
+            z[:, int(j)] = lo + (hi - lo) * steps
         rows.append(model.decode(z).float().cpu())
     grid = image_grid(_enlarge(torch.cat(rows), scale), nrow=n)
     h, w, _ = grid.shape
@@ -145,7 +161,7 @@ def _traversal_image(
     cell_h = x0.shape[1] * scale + PADDING
     cell_w = x0.shape[2] * scale + PADDING
     for c, v in enumerate(values.tolist()):
-        text = f"{v:+.1f}"
+        text = f"{v:+.1f}" if bounds is None else ("min" if c == 0 else "max" if c == n - 1 else "")
         tw = draw.textlength(text, font=font)
         draw.text(
             (LABEL_WIDTH + PADDING + c * cell_w + (cell_w - PADDING - tw) / 2, 2),
@@ -156,7 +172,12 @@ def _traversal_image(
     for r, j in enumerate(order):
         s = float(score[int(j)])
         text = f"z{int(j)}  {kind} {s:.3f}" if math.isfinite(s) else f"z{int(j)}  {kind} n/a"
+        if bounds is not None:
+            lo, hi = float(bounds[0][int(j)]), float(bounds[1][int(j)])
+            text += f"\n[{lo:+.2f}, {hi:+.2f}]"
         top = HEADER_HEIGHT + PADDING + r * cell_h + (cell_h - PADDING) / 2 - 6
+        if bounds is not None:
+            top -= 6
         draw.text((4, top), text, fill="black", font=font)
     return canvas
 
@@ -173,9 +194,10 @@ def save_model_figures(
     """Write traversals.png, reconstructions.png and samples.png for a model with a decoder.
 
     * traversals: one row per latent (the top ``MAX_TRAVERSAL_ROWS``), ordered by
-      ``latent_kl`` (else by variance of ``encode``), highest first, labelled with the latent index
-      and that value; columns set that latent of a base example's code to
-      ``linspace(-3, 3, n)``, the other coordinates left as they are.
+      ``latent_kl`` (else by variance of the latents), highest first, labelled with the latent
+      index and that value; columns set that latent of a base example's code to
+      ``linspace(-3, 3, n)`` (or ``linspace(lo, hi, n)`` from ``latent_range``), the other
+      coordinates left as they are.
     * reconstructions: ``n`` inputs (top row) above their reconstructions (bottom row).
     * samples: ``n * n`` draws of ``model.sample`` (only if the model has ``sample``).
 
@@ -218,17 +240,20 @@ def save_model_figures(
     try:
         with torch.no_grad():
             order, score, kind = traversal_order(model, x)
+            bounds = None
+            if hasattr(model, "latent_range"):
+                bounds = [torch.as_tensor(b).detach().float().cpu() for b in model.latent_range(x)]
             save(
                 "traversals",
                 _traversal_image(
-                    model, shown[0], order[:MAX_TRAVERSAL_ROWS], score, kind, n, scale
+                    model, shown[0], order[:MAX_TRAVERSAL_ROWS], score, kind, n, scale, bounds
                 ),
             )
 
             if hasattr(model, "reconstruct"):
                 recon = model.reconstruct(shown)
             else:
-                recon = model.decode(model.encode(shown))
+                recon = model.decode(_latents(model, shown))
             pair = torch.cat([shown.float().cpu(), recon.float().cpu()])
             save("reconstructions", Image.fromarray(image_grid(_enlarge(pair, scale), nrow=n)))
 

@@ -2,8 +2,8 @@
 
 The training loop calls the module (``forward`` is ``loss``) so that DDP sees the forward pass,
 and the evaluation protocol only ever calls ``encode(x) -> [batch, dim]``. A model that learns no
-representation (a plain GAN) simply has no ``encode``, and the protocol refuses it. Methods with a decoder add ``decode``,
-``reconstruct`` and ``sample``. A method publishes its optimiser settings in ``train_defaults``
+representation (a plain GAN) simply has no ``encode``, and the protocol refuses it. Methods with
+a decoder add ``decode``, ``reconstruct`` and ``sample``. A method publishes its optimiser settings in ``train_defaults``
 and its hyper-parameters, with the paper's defaults, in a nested ``Config`` dataclass.
 """
 
@@ -22,6 +22,9 @@ class Method(nn.Module):
     registry_name: ClassVar[str]
     Config: ClassVar[type]
     train_defaults: ClassVar[dict] = {}
+    # The run's ``train.seed``, set by the training loop before the first step: a method that
+    # draws its own randomness (augmentations) seeds it from (seed, step), so resuming is exact.
+    seed: int = 0
 
     def __init__(self, cfg, info: DataInfo):
         super().__init__()
@@ -41,6 +44,11 @@ class Method(nn.Module):
         return {"main": [p for p in self.parameters() if p.requires_grad]}
 
     group_train_overrides: ClassVar[dict[str, dict]] = {}
+
+    def accepts_shape(self, shape) -> bool:
+        """Whether ``encode`` takes inputs of this per-example shape (the protocol checks it):
+        the training data's by default; a video model also encodes single frames."""
+        return tuple(shape) == tuple(self.info.shape)
 
     def forward(self, batch: dict[str, torch.Tensor], step: int = 0) -> dict[str, torch.Tensor]:
         return self.loss(batch, step)
