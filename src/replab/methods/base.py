@@ -3,8 +3,9 @@
 The training loop calls the module (``forward`` is ``loss``) so that DDP sees the forward pass,
 and the evaluation protocol only ever calls ``encode(x) -> [batch, dim]``. A model that learns no
 representation (a plain GAN) simply has no ``encode``, and the protocol refuses it. Methods with
-a decoder add ``decode``, ``reconstruct`` and ``sample``. A method publishes its optimiser settings in ``train_defaults``
-and its hyper-parameters, with the paper's defaults, in a nested ``Config`` dataclass.
+a decoder add ``decode``, ``reconstruct`` and ``sample``. A method publishes its optimiser
+settings in ``train_defaults`` and its hyper-parameters, with the paper's defaults, in a nested
+``Config`` dataclass.
 """
 
 from __future__ import annotations
