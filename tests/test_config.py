@@ -74,3 +74,11 @@ def test_bad_yaml_file(tmp_path):
         load_yaml(tmp_path / "missing.yaml")
     with pytest.raises(ConfigError, match="unknown key trian"):
         resolve("vae", "digits", {"trian": {}})
+
+
+def test_exponent_without_a_dot_is_a_number():
+    # YAML 1.1 reads 1e-3 as a string; a learning rate written that way must still work
+    cfg = resolve("vae", "digits", overrides={"train.lr": "1e-3"})
+    assert cfg.train.lr == 1e-3
+    with pytest.raises(ConfigError, match="train.lr: expected a number"):
+        resolve("vae", "digits", overrides={"train.lr": "fast"})
