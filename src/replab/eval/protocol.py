@@ -50,6 +50,10 @@ SUITES = {
 }
 
 
+# DCI fits gradient-boosted trees on every dimension: past this many it is skipped (NaN, a note).
+DCI_MAX_DIMS = 256
+
+
 class EvaluationError(ValueError):
     """The run or data cannot be evaluated (one line, shown to the user)."""
 
@@ -196,7 +200,19 @@ def evaluate(
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 n_tr, n_te = s.dci_train, s.dci_test
-                d = dis.dci(c_tr[:n_tr], fac_tr[:n_tr], c_te[:n_te], fac_te[:n_te], n_jobs=2)
+                if c_tr.shape[1] <= DCI_MAX_DIMS:
+                    d = dis.dci(c_tr[:n_tr], fac_tr[:n_tr], c_te[:n_te], fac_te[:n_te], n_jobs=2)
+                else:
+                    nan = float("nan")
+                    d = dict.fromkeys(
+                        ("disentanglement", "completeness", "informativeness_test"), nan
+                    )
+                    warnings.warn(
+                        f"DCI skipped: the representation has {c_tr.shape[1]} dimensions (over "
+                        f"{DCI_MAX_DIMS}); gradient-boosted trees on it would take hours",
+                        RuntimeWarning,
+                        stacklevel=1,
+                    )
                 me = dis.modularity_explicitness(c_tr, fac_tr, c_te, fac_te)
                 result["disentanglement"] = {
                     "beta_vae": dis.beta_vae_score(
