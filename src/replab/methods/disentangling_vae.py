@@ -18,6 +18,7 @@ dSprites settings, and each field's help names the study's sweep.
 """
 
 import math
+from abc import abstractmethod
 from dataclasses import dataclass
 
 import torch
@@ -92,8 +93,9 @@ def dip_regularizer(cov: torch.Tensor, lambda_od: float, lambda_d: float) -> tor
 class _PenalisedVAE(GaussianVAE):
     """recon + KL + penalty(mean, logvar, z): the ELBO with one extra term, logged apart."""
 
+    @abstractmethod
     def penalty(self, mean, logvar, z) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
+        """``{"penalty": scalar, ...}``: the extra term added to the ELBO, and what it logs."""
 
     def loss(self, batch, step):
         x = batch["x"]
