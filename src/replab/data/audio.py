@@ -47,7 +47,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from replab.data.base import DataError, DataInfo, Dataset, GroundTruthDataset, Subset
+from replab.data.base import (
+    DataError,
+    DataInfo,
+    GroundTruthDataset,
+    InMemoryDataset,
+)
 from replab.registry import register_dataset
 
 # ----------------------------------------------------------------------------------------------
@@ -264,7 +269,7 @@ def _sort_key(values: list[str]):
     return lambda v: v
 
 
-class AudioDataset(AudioFeatures, Dataset):
+class AudioDataset(AudioFeatures, InMemoryDataset):
     """Waveforms in memory: x float32 [N, 1, L] at ``sample_rate`` Hz, optional labels."""
 
     def __init__(
@@ -293,24 +298,6 @@ class AudioDataset(AudioFeatures, Dataset):
         )
         self.info = DataInfo(shape=tuple(self.x.shape[1:]), num_classes=num_classes, kind="audio")
         self._test_mask = None if test_mask is None else np.asarray(test_mask, dtype=bool)
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def get_batch(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
-        idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
-        out = {"x": self.x[idx]}
-        if self.y is not None:
-            out["y"] = self.y[idx]
-        return out
-
-    def split(self, which: str, test_fraction: float = 0.1):
-        if self._test_mask is None or which == "all":
-            return super().split(which, test_fraction)
-        if which not in ("train", "test"):
-            raise ValueError(f"split must be 'train', 'test' or 'all', got {which!r}")
-        mask = self._test_mask if which == "test" else ~self._test_mask
-        return Subset(self, np.flatnonzero(mask))
 
 
 def _wav_files(folder: Path) -> list[Path]:

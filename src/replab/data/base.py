@@ -124,7 +124,35 @@ class Subset(Dataset):
         return getattr(self.parent, item)
 
 
-class ArrayDataset(Dataset):
+class InMemoryDataset(Dataset):
+    """Tensors ``self.x`` (and ``self.y``) held in memory, with an optional conventional test
+    split as a boolean mask ``self._test_mask``: the shared part of arrays, audio and text."""
+
+    x: torch.Tensor
+    y: torch.Tensor | None = None
+    _test_mask: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def get_batch(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
+        idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
+        out = {"x": self.x[idx]}
+        if self.y is not None:
+            out["y"] = self.y[idx]
+        return out
+
+    def split(self, which: str, test_fraction: float = 0.1) -> Subset:
+        if self._test_mask is None or which == "all":
+            return super().split(which, test_fraction)
+        if which not in ("train", "test"):
+            raise ValueError(f"split must be 'train', 'test' or 'all', got {which!r}")
+        return Subset(
+            self, np.flatnonzero(self._test_mask if which == "test" else ~self._test_mask)
+        )
+
+
+class ArrayDataset(InMemoryDataset):
     """Data held in memory as arrays: images uint8 [N, H, W, C] or float [N, C, H, W]."""
 
     def __init__(
@@ -164,10 +192,9 @@ class ArrayDataset(Dataset):
                 num_classes = len(class_names)
         self.info = DataInfo(shape=tuple(self.x.shape[1:]), num_classes=num_classes)
         self.class_names = class_names
-        self._test_indices = None if test_indices is None else np.asarray(test_indices)
-
-    def __len__(self) -> int:
-        return len(self.x)
+        if test_indices is not None:
+            self._test_mask = np.zeros(len(self.x), dtype=bool)
+            self._test_mask[np.asarray(test_indices)] = True
 
     def get_batch(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
         idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
@@ -177,15 +204,6 @@ class ArrayDataset(Dataset):
         if self.y is not None:
             out["y"] = self.y[idx]
         return out
-
-    def split(self, which: str, test_fraction: float = 0.1) -> Subset:
-        if self._test_indices is None or which == "all":
-            return super().split(which, test_fraction)
-        if which not in ("train", "test"):
-            raise ValueError(f"split must be 'train', 'test' or 'all', got {which!r}")
-        mask = np.zeros(len(self), dtype=bool)
-        mask[self._test_indices] = True
-        return Subset(self, np.flatnonzero(mask if which == "test" else ~mask))
 
 
 class GroundTruthDataset(Dataset):

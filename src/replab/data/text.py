@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from replab.data.base import DataError, DataInfo, Dataset
+from replab.data.base import DataError, DataInfo, InMemoryDataset
 from replab.registry import register_dataset
 
 PAD = 0
@@ -291,7 +291,7 @@ def build_tokenizer(text: str, opts: dict) -> WordTokenizer | BPETokenizer:
 # ------------------------------------------------------------------------------------ data sets
 
 
-class TokenDataset(Dataset):
+class TokenDataset(InMemoryDataset):
     """Rows of token ids [n, seq_len] (0-padded), optional labels; bag-of-words raw baseline."""
 
     raw_baseline_name = "bag_of_words"
@@ -334,16 +334,6 @@ class TokenDataset(Dataset):
             num_classes=info.num_classes,
             token_counts=tuple(counts.tolist()),
         )
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def get_batch(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
-        idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
-        out = {"x": self.x[idx]}
-        if self.y is not None:
-            out["y"] = self.y[idx]
-        return out
 
     def raw_features(self, x: torch.Tensor) -> np.ndarray:
         """Bag of words: how often each token id occurs in the row (padding not counted)."""
