@@ -104,3 +104,21 @@ def test_checkpoint_is_atomic_tmp_dirs_ignored(tmp_path, tiny_overrides):
     run = train(cfg, tmp_path / "run", resume=True, progress=False)
     assert (run.dir / "model.safetensors").exists()
     assert not list((tmp_path / "run/checkpoint").glob(".tmp-*"))
+
+
+def test_subnormals_are_flushed_while_training_on_cpu_only(tmp_path, monkeypatch):
+    from replab.methods.vae import VAE
+
+    honest, seen = VAE.loss, []
+    subnormal = torch.tensor([1e-39])  # below float32's smallest normal, 1.18e-38
+
+    def probing(self, batch, step):
+        seen.append((subnormal * 1.0).item())
+        return honest(self, batch, step)
+
+    monkeypatch.setattr(VAE, "loss", probing)
+    assert (subnormal * 1.0).item() != 0.0
+    cfg = resolve("vae", "digits", overrides={"train.steps": 2, "train.device": "cpu"})
+    train(cfg, tmp_path / "run", progress=False)
+    assert seen == [0.0, 0.0]
+    assert (subnormal * 1.0).item() != 0.0  # the default is back afterwards
