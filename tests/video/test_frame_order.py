@@ -156,3 +156,16 @@ def test_trains_and_the_protocol_evaluates_frames(tmp_path, monkeypatch):
     assert set(frames["factor_probes"]) == {"shape", "pos_x", "pos_y"}
     with pytest.raises(protocol.EvaluationError, match="shape"):
         protocol.evaluate(loaded, "digits", suite="quick", log=lambda m: None)
+
+    # wider than the cap: DCI and SAP (one fit per dimension) are skipped with a note, not run
+    def never(*a, **k):
+        raise AssertionError("per-dimension metric run on a representation over the cap")
+
+    monkeypatch.setattr(disentanglement, "dci", never)
+    monkeypatch.setattr(disentanglement, "sap", never)
+    monkeypatch.setattr(protocol, "DCI_MAX_DIMS", 64)
+    wide = protocol.evaluate(loaded, "moving_sprites_frames", suite="quick", log=lambda m: None)
+    assert wide["disentanglement"]["sap"] is None
+    assert wide["disentanglement"]["dci_disentanglement"] is None
+    notes = " ".join(wide["disentanglement_notes"])
+    assert "SAP skipped" in notes and "DCI skipped" in notes and "256 dimensions" in notes
