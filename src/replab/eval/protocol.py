@@ -118,14 +118,12 @@ class EncodedGrid:
     """
 
     def __init__(self, data, encode, batch_size: int = 4096):
+        from replab.eval.symmetry import _encode_all
+
         self.data = data
         self.factor_names, self.factor_sizes = data.factor_names, data.factor_sizes
-        n = int(np.prod(data.factor_sizes))
-        parts = []
-        for start in range(0, n, batch_size):
-            factors = data.index_to_factors(np.arange(start, min(start + batch_size, n)))
-            parts.append(np.asarray(encode(data.observations(factors)), dtype=np.float32))
-        self.codes = np.concatenate(parts).reshape(n, -1)
+        grid = data.index_to_factors(np.arange(int(np.prod(data.factor_sizes))))
+        self.codes = _encode_all(data, encode, grid, batch_size, dtype=np.float32)
 
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return self.data.sample_factors(n, rng)
@@ -137,16 +135,28 @@ class EncodedGrid:
         return self.codes[np.asarray(indices)]
 
 
-def _codes_of(data, encode, factors: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """Codes float64 [n, d] of the observations of ``factors``, encoded in batches."""
-    parts = [
-        np.asarray(encode(data.observations(factors[i : i + batch_size])), dtype=np.float64)
-        for i in range(0, len(factors), batch_size)
-    ]
-    codes = np.concatenate(parts).reshape(len(factors), -1)
+def _codes_of(data, encode, factors: np.ndarray) -> np.ndarray:
+    """Codes float64 [n, d] of the observations of ``factors``; NaN or inf is refused."""
+    from replab.eval.symmetry import _encode_all
+
+    codes = _encode_all(data, encode, factors, batch_size=1024)
     if not np.isfinite(codes).all():
         raise EvaluationError("the representation contains NaN or inf values")
     return codes
+
+
+def _narrow_enough(codes: np.ndarray, metric: str, why: str) -> bool:
+    """False, with a warning that becomes a note in eval.json, for codes wider than
+    DCI_MAX_DIMS: the metrics whose cost grows with every dimension are skipped there."""
+    if codes.shape[1] <= DCI_MAX_DIMS:
+        return True
+    warnings.warn(
+        f"{metric} skipped: the representation has {codes.shape[1]} dimensions (over "
+        f"{DCI_MAX_DIMS}); {why}",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    return False
 
 
 def _sampled_encodings(s: Suite) -> int:
@@ -320,29 +330,18 @@ def evaluate(
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 n_tr, n_te = s.dci_train, s.dci_test
-                if c_tr.shape[1] <= DCI_MAX_DIMS:
+                nan = float("nan")
+                if _narrow_enough(c_tr, "DCI", "gradient-boosted trees on it would take hours"):
                     d = dis.dci(c_tr[:n_tr], fac_tr[:n_tr], c_te[:n_te], fac_te[:n_te], n_jobs=2)
                 else:
-                    nan = float("nan")
                     d = dict.fromkeys(
                         ("disentanglement", "completeness", "informativeness_test"), nan
                     )
-                    warnings.warn(
-                        f"DCI skipped: the representation has {c_tr.shape[1]} dimensions (over "
-                        f"{DCI_MAX_DIMS}); gradient-boosted trees on it would take hours",
-                        RuntimeWarning,
-                        stacklevel=1,
-                    )
-                if c_tr.shape[1] <= DCI_MAX_DIMS:
-                    sap = dis.sap(c_tr, fac_tr, c_te, fac_te)
-                else:
-                    sap = float("nan")
-                    warnings.warn(
-                        f"SAP skipped: the representation has {c_tr.shape[1]} dimensions (over "
-                        f"{DCI_MAX_DIMS}); it fits one SVM per dimension and factor",
-                        RuntimeWarning,
-                        stacklevel=1,
-                    )
+                sap = (
+                    dis.sap(c_tr, fac_tr, c_te, fac_te)
+                    if _narrow_enough(c_tr, "SAP", "it fits one SVM per dimension and factor")
+                    else nan
+                )
                 me = dis.modularity_explicitness(c_tr, fac_tr, c_te, fac_te)
                 result["disentanglement"] = {
                     "beta_vae": dis.beta_vae_score(

@@ -17,15 +17,17 @@ import numpy as np
 import torch
 
 
-def _encode_all(data, encode: Callable, factors: np.ndarray, batch_size: int) -> np.ndarray:
-    """encode(data.observations(f)) for all factor rows, in chunks; float64 [n, L]."""
+def _encode_all(
+    data, encode: Callable, factors: np.ndarray, batch_size: int, dtype=np.float64
+) -> np.ndarray:
+    """encode(data.observations(f)) for all factor rows, in chunks; [n, L] of ``dtype``."""
     out = []
     with torch.no_grad():
         for start in range(0, len(factors), batch_size):
             z = encode(data.observations(factors[start : start + batch_size]))
             if isinstance(z, torch.Tensor):
                 z = z.detach().float().cpu().numpy()
-            z = np.asarray(z, dtype=np.float64)
+            z = np.asarray(z, dtype=dtype)
             out.append(z.reshape(len(z), -1))
     return np.concatenate(out)
 
