@@ -72,15 +72,29 @@ def train(
     out_dir: Path = typer.Option(None, "--out", "-o", help="run directory (default runs/...)"),
     device: str = typer.Option(None, "--device", help="auto, cpu, cuda, mps"),
     seed: int = typer.Option(None, "--seed", help="random seed (train.seed)"),
+    seeds: str = typer.Option(
+        None, "--seeds", help="train several seeds at once, batched (0-15 or 0,3,7): OUT/seed-S"
+    ),
     resume: bool = typer.Option(False, "--resume", help="continue the run in --out"),
     config_file: Path = typer.Option(None, "--config", "-c", help="YAML config file"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
 ):
-    """Train METHOD on a data set; prints the run directory."""
+    """Train METHOD on a data set; prints the run directory (one per seed with --seeds)."""
     from replab.train.loop import TrainingError
     from replab.train.loop import train as run_training
+    from replab.train.seeds import parse_seeds, train_seeds
 
     try:
+        seed_list = None
+        if seeds is not None:
+            if seed is not None:
+                raise ConfigError("--seed and --seeds: give one of them")
+            if resume:
+                raise ConfigError(
+                    "--seeds cannot --resume; resume each seed's run on its own: "
+                    "--resume --out OUT/seed-S"
+                )
+            seed_list = parse_seeds(seeds)
         kv = parse_overrides(overrides or [])
         for key, value in (
             ("train.steps", steps),
@@ -115,14 +129,18 @@ def train(
     except (ConfigError, DataError) as e:
         _fail(str(e))
     try:
-        run = run_training(cfg, out_dir, resume=resume, progress=not quiet, console=err)
+        if seed_list is not None:
+            dirs = train_seeds(cfg, seed_list, out_dir, progress=not quiet, console=err)
+        else:
+            dirs = [run_training(cfg, out_dir, resume=resume, progress=not quiet, console=err).dir]
     except (ConfigError, DataError) as e:
         _fail(str(e))
     except TrainingError as e:
         _fail(str(e), code=1)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
-    out.print(str(run.dir), highlight=False, soft_wrap=True)
+    for d in dirs:
+        out.print(str(d), highlight=False, soft_wrap=True)
 
 
 def _load_run(run_dir: Path):

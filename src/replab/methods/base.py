@@ -26,6 +26,10 @@ class Method(nn.Module):
     # The run's ``train.seed``, set by the training loop before the first step: a method that
     # draws its own randomness (augmentations) seeds it from (seed, step), so resuming is exact.
     seed: int = 0
+    # True when the loss draws all its randomness through ``draw_normal``: then ``replab train
+    # --seeds`` can run many seeds of it in one batched step and replay each seed's own noise.
+    batched_seeds: ClassVar[bool] = False
+    _noise_source = None  # set only by the many-seeds trainer (``train.seeds``)
 
     def __init__(self, cfg, info: DataInfo):
         super().__init__()
@@ -50,6 +54,15 @@ class Method(nn.Module):
         """Whether ``encode`` takes inputs of this per-example shape (the protocol checks it):
         the training data's by default; a video model also encodes single frames."""
         return tuple(shape) == tuple(self.info.shape)
+
+    def draw_normal(self, like: torch.Tensor) -> torch.Tensor:
+        """Standard normal noise shaped like ``like`` (the reparameterisation's epsilon).
+
+        In a single run this is ``torch.randn_like``; under ``--seeds`` it hands out the noise
+        the seed's own generator drew, so each seed gets what its single run would have."""
+        if self._noise_source is not None:
+            return self._noise_source(like)
+        return torch.randn_like(like)
 
     def forward(self, batch: dict[str, torch.Tensor], step: int = 0) -> dict[str, torch.Tensor]:
         return self.loss(batch, step)

@@ -100,7 +100,7 @@ class _PenalisedVAE(GaussianVAE):
     def loss(self, batch, step):
         x = batch["x"]
         mean, logvar = self.posterior(x)
-        z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
+        z = mean + self.draw_normal(mean) * (0.5 * logvar).exp()
         recon = self.reconstruction_loss(self.decoder(z), x).mean()
         kl = kl_per_latent(mean, logvar).sum(1).mean()
         logs = self.penalty(mean, logvar, z)

@@ -52,6 +52,7 @@ class GaussianVAE(Method):
     """Shared model: encoder -> (mean, logvar), reparameterised sample, decoder -> logits."""
 
     train_defaults = VAE_TRAIN_DEFAULTS
+    batched_seeds = True
 
     def __init__(self, cfg, info):
         super().__init__(cfg, info)
@@ -79,7 +80,7 @@ class GaussianVAE(Method):
     def loss(self, batch, step):
         x = batch["x"]
         mean, logvar = self.posterior(x)
-        z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
+        z = mean + self.draw_normal(mean) * (0.5 * logvar).exp()
         recon = self.reconstruction_loss(self.decoder(z), x).mean()
         kl = kl_per_latent(mean, logvar).sum(1).mean()
         return {

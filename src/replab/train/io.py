@@ -135,8 +135,11 @@ def write_checkpoint(
     optimizers: dict[str, torch.optim.Optimizer],
     extra_state: dict,
     keep: int,
+    rng: dict[str, torch.Tensor] | None = None,
 ) -> Path:
-    """Write a whole checkpoint folder under a temporary name, then rename it into place."""
+    """Write a whole checkpoint folder under a temporary name, then rename it into place.
+
+    ``rng``: the generator states to resume from (default: the process's global ones)."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step:08d}"
@@ -149,10 +152,11 @@ def write_checkpoint(
     for name, opt in optimizers.items():
         opt_tensors, opt_meta[name] = optimizer_to_flat(opt)
         save_tensors(tmp / f"optimizer-{name}.safetensors", opt_tensors)
-    rng = {"torch_cpu": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        for i, s in enumerate(torch.cuda.get_rng_state_all()):
-            rng[f"torch_cuda_{i}"] = s
+    if rng is None:
+        rng = {"torch_cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            for i, s in enumerate(torch.cuda.get_rng_state_all()):
+                rng[f"torch_cuda_{i}"] = s
     save_tensors(tmp / "rng.safetensors", rng)
     atomic_write_json(tmp / "state.json", {"step": step, "optimizer": opt_meta, **extra_state})
     if final.exists():
