@@ -2,14 +2,19 @@
 
 Measures replab's whole training step (data rendering, forward, backward, Adam, logging) and, in
 the same process and alternating with it, a plain PyTorch loop over the same model and the same
-pre-rendered batches: the ratio says what replab's loop costs. Run:
+pre-rendered batches: the ratio says what replab's loop costs. With the ``bench`` extra
+installed, it also times pythae's BetaVAE (pythae 0.1.2) with the same encoder and decoder,
+trained by pythae's own trainer over the same images in memory, the way a pythae user trains
+(``BaseTrainer.train_step``: its DataLoader, forward, Adam, loss bookkeeping). Run:
 ``python benchmarks/bench_train.py [--steps N] [--method M] [--data D]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -68,6 +73,71 @@ def plain_rate(method: str, data: str, steps: int, batch: int) -> float:
     return steps // 2 * batch / (time.perf_counter() - t)
 
 
+def pythae_rate(data: str, steps: int, batch: int) -> float | None:
+    """pythae's BetaVAE (beta 4, Bernoulli likelihood, latent 10) with replab's conv encoder and
+    decoder (disentanglement_lib's), one warm epoch then one timed epoch of ``steps // 2``
+    batches; None when pythae is not installed."""
+    try:
+        from pythae.data.datasets import BaseDataset
+        from pythae.models import BetaVAE, BetaVAEConfig
+        from pythae.models.base.base_utils import ModelOutput
+        from pythae.models.nn import BaseDecoder, BaseEncoder
+        from pythae.trainers import BaseTrainer, BaseTrainerConfig
+    except ImportError:
+        return None
+    from replab.nn.conv import ConvDecoder, ConvEncoder
+
+    device = pick_device("auto")
+    ds = make_dataset(data).split("train")
+    shape, latent = tuple(ds.info.shape), 10
+    x = ds.get_batch(np.random.default_rng(0).integers(0, len(ds), steps // 2 * batch))["x"]
+
+    class Encoder(BaseEncoder):
+        def __init__(self):
+            super().__init__()
+            self.net = ConvEncoder(shape)
+            self.mean = torch.nn.Linear(self.net.out_dim, latent)
+            self.logvar = torch.nn.Linear(self.net.out_dim, latent)
+
+        def forward(self, x):
+            h = self.net(x)
+            return ModelOutput(embedding=self.mean(h), log_covariance=self.logvar(h))
+
+    class Decoder(BaseDecoder):
+        def __init__(self, encoder):
+            super().__init__()
+            self.net = ConvDecoder(latent, encoder.net, shape[0])
+
+        def forward(self, z):
+            return ModelOutput(reconstruction=torch.sigmoid(self.net(z)))
+
+    config = BetaVAEConfig(input_dim=shape, latent_dim=latent, beta=4.0, reconstruction_loss="bce")
+    encoder = Encoder()
+    model = BetaVAE(config, encoder=encoder, decoder=Decoder(encoder))
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = BaseTrainer(
+            model,
+            BaseDataset(x, torch.zeros(len(x))),
+            training_config=BaseTrainerConfig(
+                output_dir=tmp,
+                per_device_train_batch_size=batch,
+                learning_rate=1e-4,
+                num_epochs=2,
+                no_cuda=device.type != "cuda",
+            ),
+        )
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stderr(quiet):
+            trainer.prepare_training()  # optimiser, output folder, callbacks (progress bar)
+            trainer.train_step(0)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            trainer.train_step(1)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            return len(x) / (time.perf_counter() - t)
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--method", default="beta_vae")
@@ -76,10 +146,12 @@ def main(argv=None) -> dict:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--rounds", type=int, default=2)
     args = p.parse_args(argv)
-    ours, plain = [], []
-    for _ in range(args.rounds):  # alternate, so drifts in machine load hit both alike
+    ours, plain, peer = [], [], []
+    for _ in range(args.rounds):  # alternate, so drifts in machine load hit all alike
         ours.append(replab_rate(args.method, args.data, args.steps, args.batch_size))
         plain.append(plain_rate(args.method, args.data, args.steps, args.batch_size))
+        if args.method == "beta_vae":
+            peer.append(pythae_rate(args.data, args.steps, args.batch_size))
     result = {
         "benchmark": "train",
         "method": args.method,
@@ -91,6 +163,9 @@ def main(argv=None) -> dict:
         "plain_pytorch_samples_per_s": float(np.median(plain)),
     }
     result["ratio"] = result["replab_samples_per_s"] / result["plain_pytorch_samples_per_s"]
+    if peer and None not in peer:
+        result["pythae_samples_per_s"] = float(np.median(peer))
+        result["ratio_to_pythae"] = result["replab_samples_per_s"] / result["pythae_samples_per_s"]
     print(json.dumps(result, indent=2))
     return result
 
