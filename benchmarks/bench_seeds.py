@@ -1,0 +1,73 @@
+"""Many seeds in one batched process (``replab train --seeds``) against one seed.
+
+Trains beta_vae on sprites at batch 64 with ``train_seeds`` for 1 seed and for N seeds (default
+4 on a CPU, 16 on a GPU), alternating, and prints images/s summed over the seeds and the
+speed-up of N seeds over one. Run: ``python benchmarks/bench_seeds.py [--seeds N] [--steps S]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from replab.config import resolve
+from replab.train.run import pick_device
+from replab.train.seeds import train_seeds
+
+
+def seeds_rate(n: int, method: str, data: str, steps: int, batch: int) -> float:
+    """Images/s summed over ``n`` seeds, measured on the second half of the steps."""
+    cfg = resolve(
+        method,
+        data,
+        overrides={
+            "train.steps": steps,
+            "train.batch_size": batch,
+            "train.log_every": steps // 2,
+            "train.checkpoint_every": 10 * steps,
+        },
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        dirs = train_seeds(cfg, list(range(n)), Path(tmp) / "runs", progress=False)
+        last = (dirs[0] / "metrics.jsonl").read_text().strip().splitlines()[-1]
+        return n * json.loads(last)["samples_per_s"]
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--method", default="beta_vae")
+    p.add_argument("--data", default="sprites")
+    p.add_argument("--seeds", type=int, default=0, help="0: 16 on a GPU, 4 on a CPU")
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--rounds", type=int, default=2)
+    args = p.parse_args(argv)
+    device = pick_device("auto")
+    n = args.seeds or (16 if device.type == "cuda" else 4)
+    one, many = [], []
+    for _ in range(args.rounds):
+        one.append(seeds_rate(1, args.method, args.data, args.steps, args.batch_size))
+        many.append(seeds_rate(n, args.method, args.data, args.steps, args.batch_size))
+    result = {
+        "benchmark": "seeds",
+        "method": args.method,
+        "data": args.data,
+        "batch_size": args.batch_size,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "seeds": n,
+        "one_seed_samples_per_s": float(np.median(one)),
+        "all_seeds_samples_per_s": float(np.median(many)),
+    }
+    result["speedup"] = result["all_seeds_samples_per_s"] / result["one_seed_samples_per_s"]
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
