@@ -5,7 +5,9 @@ the same process and alternating with it, a plain PyTorch loop over the same mod
 pre-rendered batches: the ratio says what replab's loop costs. With the ``bench`` extra
 installed, it also times pythae's BetaVAE (pythae 0.1.2) with the same encoder and decoder,
 trained by pythae's own trainer over the same images in memory, the way a pythae user trains
-(``BaseTrainer.train_step``: its DataLoader, forward, Adam, loss bookkeeping). Run:
+(``BaseTrainer.train_step``: its DataLoader, forward, Adam, loss bookkeeping; fp32, as pythae's
+``amp`` option is CUDA-only and off for its BCE loss). replab is also timed with bf16 autocast
+(``train.precision=bf16``), which CPUs with AMX run faster. Run:
 ``python benchmarks/bench_train.py [--steps N] [--method M] [--data D]``.
 """
 
@@ -28,7 +30,7 @@ from replab.train.loop import train
 from replab.train.run import build_model, pick_device
 
 
-def replab_rate(method: str, data: str, steps: int, batch: int) -> float:
+def replab_rate(method: str, data: str, steps: int, batch: int, precision: str = "auto") -> float:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = resolve(
             method,
@@ -38,6 +40,7 @@ def replab_rate(method: str, data: str, steps: int, batch: int) -> float:
                 "train.batch_size": batch,
                 "train.log_every": steps // 2,
                 "train.checkpoint_every": 10 * steps,
+                "train.precision": precision,
             },
         )
         train(cfg, Path(tmp) / "run", progress=False)
@@ -146,9 +149,12 @@ def main(argv=None) -> dict:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--rounds", type=int, default=2)
     args = p.parse_args(argv)
-    ours, plain, peer = [], [], []
+    ours, ours_bf16, plain, peer = [], [], [], []
     for _ in range(args.rounds):  # alternate, so drifts in machine load hit all alike
         ours.append(replab_rate(args.method, args.data, args.steps, args.batch_size))
+        ours_bf16.append(
+            replab_rate(args.method, args.data, args.steps, args.batch_size, precision="bf16")
+        )
         plain.append(plain_rate(args.method, args.data, args.steps, args.batch_size))
         if args.method == "beta_vae":
             peer.append(pythae_rate(args.data, args.steps, args.batch_size))
@@ -163,9 +169,12 @@ def main(argv=None) -> dict:
         "plain_pytorch_samples_per_s": float(np.median(plain)),
     }
     result["ratio"] = result["replab_samples_per_s"] / result["plain_pytorch_samples_per_s"]
+    # bf16 autocast (train.precision=bf16): the default on CUDA; on a CPU only where it is asked
+    result["replab_bf16_samples_per_s"] = float(np.median(ours_bf16))
     if peer and None not in peer:
-        result["pythae_samples_per_s"] = float(np.median(peer))
-        result["ratio_to_pythae"] = result["replab_samples_per_s"] / result["pythae_samples_per_s"]
+        pythae = result["pythae_samples_per_s"] = float(np.median(peer))
+        result["ratio_to_pythae"] = result["replab_samples_per_s"] / pythae
+        result["ratio_to_pythae_bf16"] = result["replab_bf16_samples_per_s"] / pythae
     print(json.dumps(result, indent=2))
     return result
 
