@@ -187,7 +187,11 @@ def train_seeds(
     }
     gcfg = dataclasses.replace(tcfg, **template.group_train_overrides.get("main", {}))
     optimizer = build_optimizer(list(stacked.values()), gcfg)
-    per_seed_optimizers = [build_optimizer(list(m.parameters()), gcfg) for m in models]
+    # each seed's own optimiser, in a single run's parameter order: filled from the stack only
+    # when a checkpoint is written
+    per_seed_optimizers = [
+        build_optimizer([dict(m.named_parameters())[n] for n in names], gcfg) for m in models
+    ]
 
     for d, cfg_s in zip(dirs, configs, strict=True):
         d.mkdir(parents=True, exist_ok=True)
