@@ -11,7 +11,9 @@ colour-jitter strength 0.5, no Gaussian blur, crops of 8-100% of the area, flips
 the projector's hidden layer as wide as the representation (2048-2048-128 for ResNet-50 in the
 paper, so 512-512-128 for ResNet-18) and a 128-d output. Backbone ``auto``: ResNet-18 with the
 CIFAR stem for 32x32 colour images (the paper's CIFAR setting), otherwise the foundation's conv
-encoder (fast on a CPU, disentanglement_lib's at 64x64).
+encoder (fast on a CPU, disentanglement_lib's at 64x64). Where the object is small (sprites),
+crops down to 8% often miss it: on color_sprites, 1,500 steps, the shape probe at 1%/10% labels
+was 0.389/0.445 with the default and 0.651/0.825 with ``crop_min=0.3``.
 
 Optimiser: the paper trains large batches (256-8192) with LARS, lr 0.3 x batch / 256 on ImageNet
 (searched over 0.5, 1.0, 1.5 on CIFAR-10), weight decay 1e-6. For the small batches a CPU or one
