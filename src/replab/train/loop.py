@@ -77,6 +77,41 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     return floor + (cfg.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def learning_rate_and_scale(cfg: TrainConfig, step: int) -> tuple[float, float]:
+    """The step's learning rate and its ratio to the peak, which every optimiser's own base
+    rate is multiplied by (a discriminator may train at another rate on the same schedule)."""
+    lr = learning_rate(cfg, step)
+    return lr, (lr / cfg.lr if cfg.lr > 0 else 0.0)
+
+
+def autocast_for(cfg: TrainConfig, device: torch.device):
+    """bf16 autocast where ``train.precision`` asks for it (``auto``: on CUDA only), else none."""
+    if cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda"):
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def seeded_model(cfg: RunConfig, info, device: torch.device):
+    """The method's model built right after ``torch.manual_seed(train.seed)``, as every run
+    builds it; ``model.seed`` is set for randomness a method draws as a function of (seed, step)."""
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg, info).to(device)
+    model.seed = cfg.train.seed
+    return model
+
+
+def write_run_files(out: Path, cfg: RunConfig, data) -> None:
+    """What a new run directory holds before training: config, input shape, data artifacts."""
+    cfg.save(out / "config.yaml")
+    save_data_info(out, data.info)
+    data.save_artifacts(out)
+
+
+def append_jsonl(path: Path, record: dict) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
 def build_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "adam":
         return torch.optim.Adam(
@@ -145,9 +180,7 @@ def train(
         _prepare_run_dir(out, resume)
 
     data = make_dataset(cfg.data).split("train")
-    torch.manual_seed(tcfg.seed)
-    model = build_model(cfg, data.info).to(device)
-    model.seed = tcfg.seed  # for randomness a method draws as a function of (seed, step)
+    model = seeded_model(cfg, data.info, device)
     groups = model.param_groups()
     optimizers, base_lr = {}, {}
     for name, group_params in groups.items():
@@ -158,9 +191,7 @@ def train(
     if main:
         out.mkdir(parents=True, exist_ok=True)
         if not resume:
-            cfg.save(out / "config.yaml")
-            save_data_info(out, data.info)
-            data.save_artifacts(out)
+            write_run_files(out, cfg, data)
     dist.barrier()  # the others read the run directory only once rank 0 has checked it
 
     start = 0
@@ -194,10 +225,7 @@ def train(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
 
-    use_bf16 = tcfg.precision == "bf16" or (tcfg.precision == "auto" and device.type == "cuda")
-    autocast = (
-        torch.autocast(device_type=device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext()
-    )
+    autocast = autocast_for(tcfg, device)
     sampler = BatchIndices(len(data), tcfg.batch_size, tcfg.seed)
     per_rank = tcfg.batch_size // dist.world_size()
     lo = dist.rank() * per_rank
@@ -247,8 +275,7 @@ def train(
         for step in range(start, end):
             idx = sampler(step)[lo : lo + per_rank]
             batch = {k: v.to(device, non_blocking=True) for k, v in data.get_batch(idx).items()}
-            lr = learning_rate(tcfg, step)
-            scale = lr / tcfg.lr if tcfg.lr > 0 else 0.0
+            lr, scale = learning_rate_and_scale(tcfg, step)
             for name, opt in optimizers.items():
                 for group in opt.param_groups:
                     group["lr"] = base_lr[name] * scale
@@ -270,8 +297,7 @@ def train(
                 record = {"step": done, "lr": lr, "samples_per_s": rate}
                 record.update({k: v.item() / count for k, v in sums.items()})
                 if main:
-                    with open(metrics_path, "a") as f:
-                        f.write(json.dumps(record) + "\n")
+                    append_jsonl(metrics_path, record)
                 bar.update(
                     task, completed=done, status=f"loss {record['loss']:.4g}  {rate:,.0f} samples/s"
                 )

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import re
 import time
 from pathlib import Path
@@ -43,10 +42,14 @@ from replab.train.loop import (
     _flush_denormals,
     _prepare_run_dir,
     _stop_on_interrupt,
+    append_jsonl,
+    autocast_for,
     build_optimizer,
-    learning_rate,
+    learning_rate_and_scale,
+    seeded_model,
+    write_run_files,
 )
-from replab.train.run import build_model, pick_device, save_data_info
+from replab.train.run import pick_device
 
 MAX_SEEDS = 1024
 
@@ -68,10 +71,6 @@ def parse_seeds(text: str) -> list[int]:
     if len(seeds) > MAX_SEEDS:
         raise ConfigError(f"--seeds: at most {MAX_SEEDS} seeds in one process")
     return sorted(seeds)
-
-
-def seed_dir(out: Path, seed: int) -> Path:
-    return Path(out) / f"seed-{seed}"
 
 
 class _NoiseReplay:
@@ -158,8 +157,7 @@ def train_seeds(
         raise ConfigError("--seeds runs in one process; start it without torchrun")
     if not seeds:
         raise ConfigError("--seeds: no seeds given")
-    out = Path(out)
-    dirs = [seed_dir(out, s) for s in seeds]
+    dirs = [Path(out) / f"seed-{s}" for s in seeds]
     for d in dirs:
         _prepare_run_dir(d, resume=False)
     device = pick_device(tcfg.device)
@@ -168,71 +166,44 @@ def train_seeds(
     console = console or Console(stderr=True)
     data = make_dataset(cfg.data).split("train")
 
-    models, gens, configs = [], [], []
-    for s in seeds:
-        cfg_s = copy.deepcopy(cfg)
-        cfg_s.train.seed = s
-        torch.manual_seed(s)
-        model = build_model(cfg_s, data.info).to(device)
-        model.seed = s
-        _check_method(model, cfg_s)
-        models.append(model)
-        gens.append(_seed_generator(device, s))
-        configs.append(cfg_s)
+    configs = [_with_seed(cfg, s) for s in seeds]
+    models, gens = [], []
+    for cfg_s in configs:
+        models.append(seeded_model(cfg_s, data.info, device))
+        gens.append(_seed_generator(device, cfg_s.train.seed))
+        if len(models) == 1:
+            _check_method(models[0], cfg)  # before building the others
     template = models[0]
     names = [n for n, p in template.named_parameters() if p.requires_grad]
     stacked = {
-        n: torch.stack([dict(m.named_parameters())[n].detach() for m in models]).requires_grad_()
+        n: torch.stack([m.get_parameter(n).detach() for m in models]).requires_grad_()
         for n in names
     }
     gcfg = dataclasses.replace(tcfg, **template.group_train_overrides.get("main", {}))
     optimizer = build_optimizer(list(stacked.values()), gcfg)
-    # each seed's own optimiser, in a single run's parameter order: filled from the stack only
-    # when a checkpoint is written
-    per_seed_optimizers = [
-        build_optimizer([dict(m.named_parameters())[n] for n in names], gcfg) for m in models
-    ]
-
     for d, cfg_s in zip(dirs, configs, strict=True):
         d.mkdir(parents=True, exist_ok=True)
-        cfg_s.save(d / "config.yaml")
-        save_data_info(d, data.info)
-        data.save_artifacts(d)
+        write_run_files(d, cfg_s, data)
 
     samplers = [BatchIndices(len(data), tcfg.batch_size, s) for s in seeds]
-
-    def batch_of(step: int) -> dict[str, torch.Tensor]:
-        parts = [data.get_batch(sampler(step)) for sampler in samplers]
-        return {k: torch.stack([p[k] for p in parts]).to(device) for k in parts[0]}
-
-    # which noise the loss draws: one unbatched forward pass of seed 0's model on its batch
-    recorder = _NoiseRecorder()
-    template._noise_source = recorder
-    try:
-        with torch.no_grad():
-            first = data.get_batch(samplers[0](0))
-            template({k: v.to(device) for k, v in first.items()}, 0)
-    finally:
-        template._noise_source = None
-
-    use_bf16 = tcfg.precision == "bf16" or (tcfg.precision == "auto" and device.type == "cuda")
+    noise_shapes = _noise_shapes(template, data.get_batch(samplers[0](0)), device)
+    autocast = autocast_for(tcfg, device)
 
     def one_seed(params, batch, noise, step):
         template._noise_source = _NoiseReplay(noise)
         try:
-            if use_bf16:
-                with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
-                    return functional_call(template, params, (batch, step))
-            return functional_call(template, params, (batch, step))
+            with autocast:
+                return functional_call(template, params, (batch, step))
         finally:
             template._noise_source = None
 
     def save_checkpoints(step: int) -> None:
         _check_finite(bad, seeds, step)
-        for i, (d, model, opt, g) in enumerate(
-            zip(dirs, models, per_seed_optimizers, gens, strict=True)
-        ):
-            _unstack_into(model, opt, stacked, optimizer, i)
+        full_state = optimizer.state_dict()
+        for i, (d, model, g) in enumerate(zip(dirs, models, gens, strict=True)):
+            _unstack_params(model, stacked, i)
+            opt = build_optimizer([model.get_parameter(n) for n in names], gcfg)
+            opt.load_state_dict(_seed_slice_of_state(full_state, i))
             write_checkpoint(
                 d / "checkpoint",
                 step,
@@ -249,17 +220,17 @@ def train_seeds(
     count = 0
     bad = torch.zeros(n, dtype=torch.bool, device=device)
     last_time, last_step = time.perf_counter(), 0
-    status = _status_printer(console, progress, cfg, n, tcfg.steps)
     with _stop_on_interrupt() as interrupt, _flush_denormals(device):
         for step in range(end):
-            batch = batch_of(step)
+            parts = [data.get_batch(sampler(step)) for sampler in samplers]
+            batch = {k: torch.stack([p[k] for p in parts]).to(device) for k in parts[0]}
             noise = [
                 torch.stack([torch.randn(size, generator=g, dtype=dt, device=device) for g in gens])
-                for size, dt in recorder.shapes
+                for size, dt in noise_shapes
             ]
-            lr = learning_rate(tcfg, step)
+            lr, scale = learning_rate_and_scale(tcfg, step)
             for group in optimizer.param_groups:
-                group["lr"] = gcfg.lr * (lr / tcfg.lr if tcfg.lr > 0 else 0.0)
+                group["lr"] = gcfg.lr * scale
             if vectorize:
                 logs = vmap(lambda p, b, z, s=step: one_seed(p, b, z, s), randomness="error")(
                     stacked, batch, noise
@@ -291,12 +262,16 @@ def train_seeds(
                 _check_finite(bad, seeds, done)
                 now = time.perf_counter()
                 rate = (done - last_step) * tcfg.batch_size / max(now - last_time, 1e-9)
+                means = {k: (v / count).tolist() for k, v in sums.items()}
                 for i, d in enumerate(dirs):
                     record = {"step": done, "lr": lr, "samples_per_s": rate}
-                    record.update({k: v[i].item() / count for k, v in sums.items()})
-                    with open(d / "metrics.jsonl", "a") as f:
-                        f.write(json.dumps(record) + "\n")
-                status(done, sums["loss"].mean().item() / count, rate * n)
+                    append_jsonl(d / "metrics.jsonl", record | {k: v[i] for k, v in means.items()})
+                if progress:
+                    console.print(
+                        f"{cfg.method} x{n} seeds  step {done}/{tcfg.steps}  mean loss "
+                        f"{sum(means['loss']) / n:.4g}  {rate * n:,.0f} samples/s (all seeds)",
+                        highlight=False,
+                    )
                 sums, count = {}, 0
                 last_time, last_step = now, done
             if done % tcfg.checkpoint_every == 0 or done == end or interrupt["stop"]:
@@ -311,13 +286,32 @@ def train_seeds(
     if end == tcfg.steps:
         _check_finite(bad, seeds, end)
         for i, (d, model) in enumerate(zip(dirs, models, strict=True)):
-            _unstack_into(model, None, stacked, None, i)
+            _unstack_params(model, stacked, i)
             save_tensors(
                 d / "model.safetensors",
                 model_state(model),
                 metadata={"method": cfg.method, "steps": end},
             )
     return dirs
+
+
+def _with_seed(cfg: RunConfig, seed: int) -> RunConfig:
+    cfg = copy.deepcopy(cfg)
+    cfg.train.seed = seed
+    return cfg
+
+
+def _noise_shapes(model, batch: dict[str, torch.Tensor], device) -> list:
+    """The (shape, dtype) of every ``draw_normal`` call of one step, in order: one unbatched
+    forward pass, without gradients, that draws nothing from any generator."""
+    recorder = _NoiseRecorder()
+    model._noise_source = recorder
+    try:
+        with torch.no_grad():
+            model({k: v.to(device) for k, v in batch.items()}, 0)
+    finally:
+        model._noise_source = None
+    return recorder.shapes
 
 
 def _check_finite(bad: torch.Tensor, seeds: list[int], step: int) -> None:
@@ -341,14 +335,15 @@ def _clip_per_seed(params: list[torch.Tensor], max_norm: float) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _unstack_into(model, opt, stacked, stacked_opt, i: int) -> None:
-    """Copy seed i's slice of the stacked parameters (and optimiser state) into its own model."""
-    params = dict(model.named_parameters())
+def _unstack_params(model, stacked: dict[str, torch.Tensor], i: int) -> None:
+    """Copy seed i's slice of the stacked parameters into its own model."""
     for name, value in stacked.items():
-        params[name].copy_(value[i])
-    if opt is None:
-        return
-    full = stacked_opt.state_dict()
+        model.get_parameter(name).copy_(value[i])
+
+
+def _seed_slice_of_state(full: dict, i: int) -> dict:
+    """Seed i's optimiser state from the stacked optimiser's state dict: per-parameter tensors
+    are sliced, scalars (Adam's step) shared."""
     state = {
         pid: {
             k: v[i].clone() if torch.is_tensor(v) and v.dim() > 0 else copy.deepcopy(v)
@@ -356,16 +351,4 @@ def _unstack_into(model, opt, stacked, stacked_opt, i: int) -> None:
         }
         for pid, st in full["state"].items()
     }
-    opt.load_state_dict({"state": state, "param_groups": full["param_groups"]})
-
-
-def _status_printer(console: Console, progress: bool, cfg: RunConfig, n: int, total: int):
-    def show(done: int, mean_loss: float, rate: float) -> None:
-        if progress:
-            console.print(
-                f"{cfg.method} x{n} seeds  step {done}/{total}  mean loss {mean_loss:.4g}  "
-                f"{rate:,.0f} samples/s (all seeds)",
-                highlight=False,
-            )
-
-    return show
+    return {"state": state, "param_groups": full["param_groups"]}
