@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import torch
+from _timed import timed_overrides, warm_rate
 
 from replab.config import ConfigError, resolve
 from replab.data.base import DataError
@@ -32,24 +33,18 @@ CANDIDATE_DATA = ("sprites", "color_sprites", "moving_sprites", "tones", "biling
 def train_rate(method: str, steps: int, root: Path) -> dict | None:
     """Train ``method`` on the first candidate data set it accepts; None if it takes none."""
     for data in CANDIDATE_DATA:
-        overrides = {
-            "train.steps": steps,
-            "train.log_every": max(1, steps // 2),
-            "train.checkpoint_every": 10 * steps,
-        }
         try:
-            cfg = resolve(method, data, overrides=overrides)
+            cfg = resolve(method, data, overrides=timed_overrides(steps))
             out = root / f"{method}-{data}"
             t = time.perf_counter()
             train(cfg, out, progress=False)
         except (ConfigError, DataError, ValueError):
             continue
         seconds = time.perf_counter() - t
-        last = json.loads((out / "metrics.jsonl").read_text().strip().splitlines()[-1])
         return {
             "data": data,
             "batch_size": cfg.train.batch_size,
-            "samples_per_s": last["samples_per_s"],
+            "samples_per_s": warm_rate(out),
             "seconds": seconds,
             "run": out,
         }

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _timed import timed_overrides, warm_rate
 
 from replab.config import resolve
 from replab.train.run import pick_device
@@ -22,20 +23,10 @@ from replab.train.seeds import train_seeds
 
 def seeds_rate(n: int, method: str, data: str, steps: int, batch: int) -> float:
     """Images/s summed over ``n`` seeds, measured on the second half of the steps."""
-    cfg = resolve(
-        method,
-        data,
-        overrides={
-            "train.steps": steps,
-            "train.batch_size": batch,
-            "train.log_every": steps // 2,
-            "train.checkpoint_every": 10 * steps,
-        },
-    )
+    cfg = resolve(method, data, overrides=timed_overrides(steps, batch))
     with tempfile.TemporaryDirectory() as tmp:
         dirs = train_seeds(cfg, list(range(n)), Path(tmp) / "runs", progress=False)
-        last = (dirs[0] / "metrics.jsonl").read_text().strip().splitlines()[-1]
-        return n * json.loads(last)["samples_per_s"]
+        return n * warm_rate(dirs[0])
 
 
 def main(argv=None) -> dict:

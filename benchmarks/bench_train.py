@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _timed import timed_overrides, warm_rate
 
 from replab.config import resolve
 from replab.data import make_dataset
@@ -31,21 +32,10 @@ from replab.train.run import build_model, pick_device
 
 
 def replab_rate(method: str, data: str, steps: int, batch: int, precision: str = "auto") -> float:
+    overrides = timed_overrides(steps, batch, **{"train.precision": precision})
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = resolve(
-            method,
-            data,
-            overrides={
-                "train.steps": steps,
-                "train.batch_size": batch,
-                "train.log_every": steps // 2,
-                "train.checkpoint_every": 10 * steps,
-                "train.precision": precision,
-            },
-        )
-        train(cfg, Path(tmp) / "run", progress=False)
-        last = (Path(tmp) / "run" / "metrics.jsonl").read_text().strip().splitlines()[-1]
-        return json.loads(last)["samples_per_s"]  # the second half: warm
+        train(resolve(method, data, overrides=overrides), Path(tmp) / "run", progress=False)
+        return warm_rate(Path(tmp) / "run")
 
 
 def plain_rate(method: str, data: str, steps: int, batch: int) -> float:

@@ -1,6 +1,7 @@
 """The command line: exit status 2 and one line for bad input, nothing written."""
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -101,3 +102,19 @@ def test_embed_writes_features(tmp_path):
                           tmp_path / "y.npy")
     assert code == 2 and "not a run directory" in err
     assert not (tmp_path / "y.npy").exists()
+
+
+def test_bench_runs_benchmarks_that_import_a_shared_helper(tmp_path):
+    (tmp_path / "_helper.py").write_text("def answer():\n    return 42\n")
+    (tmp_path / "bench_tiny.py").write_text(
+        "from _helper import answer\n\n\ndef main(argv):\n    return {'answer': answer()}\n"
+    )
+    code, _, err = invoke("bench", "--dir", tmp_path, "--json", tmp_path / "out.json")
+    assert code == 0, err
+    assert json.loads((tmp_path / "out.json").read_text()) == {"tiny": {"answer": 42}}
+    assert str(tmp_path) not in sys.path  # the folder is not left on the path
+
+
+def test_bench_refuses_a_folder_without_benchmarks(tmp_path):
+    code, _, err = invoke("bench", "--dir", tmp_path)
+    assert code == 2 and "no bench_*.py" in err

@@ -327,7 +327,11 @@ def bench(
         err.print(f"[bold]benchmark {name}[/]")
         spec = importlib.util.spec_from_file_location(f"replab_bench_{name}", path)
         module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        sys.path.insert(0, str(folder))  # the benchmarks share helpers (benchmarks/_timed.py)
+        try:
+            spec.loader.exec_module(module)
+        finally:
+            sys.path.remove(str(folder))
         results[name] = module.main([])
     if json_out:
         atomic_write_json(json_out, json.loads(json.dumps(results, default=str)))
