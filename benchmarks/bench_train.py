@@ -7,7 +7,9 @@ installed, it also times pythae's BetaVAE (pythae 0.1.2) with the same encoder a
 trained by pythae's own trainer over the same images in memory, the way a pythae user trains
 (``BaseTrainer.train_step``: its DataLoader, forward, Adam, loss bookkeeping; fp32, as pythae's
 ``amp`` option is CUDA-only and off for its BCE loss). replab is also timed with bf16 autocast
-(``train.precision=bf16``), which CPUs with AMX run faster. Run:
+(``train.precision=bf16``), which CPUs with AMX run faster; under bf16 on a CPU the loop lays
+conv weights and images out channels-last (``train.memory_format=auto``), so that row is also
+timed with the default layout to show what the layout adds. Run:
 ``python benchmarks/bench_train.py [--steps N] [--method M] [--data D]``.
 """
 
@@ -31,8 +33,12 @@ from replab.train.loop import train
 from replab.train.run import build_model, pick_device
 
 
-def replab_rate(method: str, data: str, steps: int, batch: int, precision: str = "auto") -> float:
-    overrides = timed_overrides(steps, batch, **{"train.precision": precision})
+def replab_rate(
+    method: str, data: str, steps: int, batch: int, precision: str = "auto", layout: str = "auto"
+) -> float:
+    overrides = timed_overrides(
+        steps, batch, **{"train.precision": precision, "train.memory_format": layout}
+    )
     with tempfile.TemporaryDirectory() as tmp:
         train(resolve(method, data, overrides=overrides), Path(tmp) / "run", progress=False)
         return warm_rate(Path(tmp) / "run")
@@ -139,11 +145,16 @@ def main(argv=None) -> dict:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--rounds", type=int, default=2)
     args = p.parse_args(argv)
-    ours, ours_bf16, plain, peer = [], [], [], []
+    ours, ours_bf16, ours_bf16_default_layout, plain, peer = [], [], [], [], []
     for _ in range(args.rounds):  # alternate, so drifts in machine load hit all alike
         ours.append(replab_rate(args.method, args.data, args.steps, args.batch_size))
         ours_bf16.append(
             replab_rate(args.method, args.data, args.steps, args.batch_size, precision="bf16")
+        )
+        ours_bf16_default_layout.append(
+            replab_rate(
+                args.method, args.data, args.steps, args.batch_size, "bf16", layout="contiguous"
+            )
         )
         plain.append(plain_rate(args.method, args.data, args.steps, args.batch_size))
         if args.method == "beta_vae":
@@ -161,6 +172,7 @@ def main(argv=None) -> dict:
     result["ratio"] = result["replab_samples_per_s"] / result["plain_pytorch_samples_per_s"]
     # bf16 autocast (train.precision=bf16): the default on CUDA; on a CPU only where it is asked
     result["replab_bf16_samples_per_s"] = float(np.median(ours_bf16))
+    result["replab_bf16_default_layout_samples_per_s"] = float(np.median(ours_bf16_default_layout))
     if peer and None not in peer:
         pythae = result["pythae_samples_per_s"] = float(np.median(peer))
         result["ratio_to_pythae"] = result["replab_samples_per_s"] / pythae

@@ -49,6 +49,11 @@ class TrainConfig:
     seed: int = param(0, min=0)
     device: str = param("auto", help="auto, cpu, cuda, cuda:N or mps")
     precision: str = param("auto", choices=["auto", "fp32", "bf16"], help="auto: bf16 on CUDA")
+    memory_format: str = param(
+        "auto",
+        choices=["auto", "contiguous", "channels_last"],
+        help="layout of conv weights and images; auto: channels_last under bf16 on a CPU",
+    )
     log_every: int = param(50, min=1)
     checkpoint_every: int = param(500, min=1)
     keep_checkpoints: int = param(2, min=1)

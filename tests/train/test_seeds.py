@@ -130,6 +130,7 @@ def test_cli_seeds(tmp_path):
         (["--seeds", "0-1", "--seed", "3"], "--seed and --seeds"),
         (["--seeds", "x"], "--seeds"),
         (["--seeds", "0-1", "--resume"], "cannot --resume"),
+        (["--seeds", "0-1", "train.memory_format=channels_last"], "default layout"),
     ]:
         bad = runner.invoke(app, [*base, *args, "--out", str(tmp_path / "bad")])
         assert bad.exit_code == 2 and message in bad.stderr

@@ -91,6 +91,32 @@ def autocast_for(cfg: TrainConfig, device: torch.device):
     return nullcontext()
 
 
+def memory_format_for(cfg: TrainConfig, device: torch.device) -> torch.memory_format:
+    """The layout of 4-D weights and images: channels-last where it measured faster, PyTorch's
+    default elsewhere. Only the layout changes, not the computation (results equal to float
+    rounding). Measured on a 2-core AMX CPU (beta_vae on sprites, batch 64): under bf16
+    autocast, channels-last ran 1.27x the samples/s of bf16 alone, as oneDNN's bf16 kernels
+    want NHWC; in fp32 it was within noise (0.82-1.15x), so ``auto`` leaves fp32 alone. Untested
+    on GPUs, so ``auto`` does not switch it on there."""
+    if cfg.memory_format == "channels_last":
+        return torch.channels_last
+    if cfg.memory_format == "auto" and device.type == "cpu" and cfg.precision == "bf16":
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def batch_to(batch: dict, device: torch.device, memory_format: torch.memory_format) -> dict:
+    """A batch on ``device``; images (4-D tensors) in ``memory_format``."""
+    if memory_format == torch.contiguous_format:
+        return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    return {
+        k: v.to(device, non_blocking=True, memory_format=memory_format)
+        if v.ndim == 4
+        else v.to(device, non_blocking=True)
+        for k, v in batch.items()
+    }
+
+
 def seeded_model(cfg: RunConfig, info, device: torch.device):
     """The method's model built right after ``torch.manual_seed(train.seed)``, as every run
     builds it; ``model.seed`` is set for randomness a method draws as a function of (seed, step)."""
@@ -180,7 +206,8 @@ def train(
         _prepare_run_dir(out, resume)
 
     data = make_dataset(cfg.data).split("train")
-    model = seeded_model(cfg, data.info, device)
+    layout = memory_format_for(tcfg, device)
+    model = seeded_model(cfg, data.info, device).to(memory_format=layout)
     groups = model.param_groups()
     optimizers, base_lr = {}, {}
     for name, group_params in groups.items():
@@ -274,7 +301,7 @@ def train(
     with bar, _stop_on_interrupt() as interrupt, _flush_denormals(device):
         for step in range(start, end):
             idx = sampler(step)[lo : lo + per_rank]
-            batch = {k: v.to(device, non_blocking=True) for k, v in data.get_batch(idx).items()}
+            batch = batch_to(data.get_batch(idx), device, layout)
             lr, scale = learning_rate_and_scale(tcfg, step)
             for name, opt in optimizers.items():
                 for group in opt.param_groups:

@@ -17,7 +17,8 @@ seed, up to the order of floating-point sums with vmap; each is an ordinary run 
 
 A method takes part when its loss draws all its randomness through ``Method.draw_normal`` (it says
 so with ``batched_seeds = True``) and trains one optimiser; ``vmap(randomness="error")`` refuses
-any other random draw inside the step.
+any other random draw inside the step. The weights keep PyTorch's default layout
+(``train.memory_format`` is a single run's setting).
 """
 
 from __future__ import annotations
@@ -157,6 +158,8 @@ def train_seeds(
         raise ConfigError("--seeds runs in one process; start it without torchrun")
     if not seeds:
         raise ConfigError("--seeds: no seeds given")
+    if tcfg.memory_format == "channels_last":  # stacked weights are 5-D: no channels-last layout
+        raise ConfigError("--seeds keeps PyTorch's default layout; drop train.memory_format")
     dirs = [Path(out) / f"seed-{s}" for s in seeds]
     for d in dirs:
         _prepare_run_dir(d, resume=False)
