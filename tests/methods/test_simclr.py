@@ -36,6 +36,16 @@ def test_nt_xent_equals_its_formula():
         assert got == pytest.approx(nt_xent_by_hand(z1, z2, t), rel=1e-5)
 
 
+def test_nt_xent_under_bf16_autocast_is_computed_in_fp32():
+    # bf16 autocast is the default on CUDA; the loss must neither fail nor round its logits
+    z1, z2 = torch.randn(6, 5, generator=torch.Generator().manual_seed(0)).chunk(2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits, _ = NTXentLoss(0.1).logits_and_targets(z1, z2)
+        loss = NTXentLoss(0.1)(z1, z2)
+    assert logits.dtype == torch.float32
+    assert loss.item() == pytest.approx(nt_xent_by_hand(z1, z2, 0.1), rel=1e-5)
+
+
 def test_positives_and_negatives_are_the_right_pairs():
     # z1[i] = z2[i] = e_i: every positive has similarity 1, every negative 0, so each anchor's
     # loss is log(1 + (2N - 2) exp(-1 / t)) and the positive is every anchor's best match

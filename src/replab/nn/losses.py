@@ -53,12 +53,16 @@ class NTXentLoss(nn.Module):
         big_n = len(k1)
         anchors = torch.cat([z1, z2])
         keys = torch.cat([k1, k2])
-        logits = anchors @ keys.T / self.temperature
+        # fp32 even under bf16 autocast: cosines carry ~3 significant digits in bf16, too few
+        # for logits up to 1/t apart (and index_put below needs one dtype)
+        with torch.autocast(z1.device.type, enabled=False):
+            logits = anchors @ keys.T / self.temperature
         local = torch.arange(n, device=z1.device) + offset
         own = torch.cat([local, local + big_n])  # each anchor's own column
         positive = torch.cat([local + big_n, local])  # the other view of the same image
         rows = torch.arange(2 * n, device=z1.device)
-        logits = logits.index_put((rows, own), torch.tensor(float("-inf"), device=z1.device))
+        minus_inf = torch.tensor(float("-inf"), dtype=logits.dtype, device=z1.device)
+        logits = logits.index_put((rows, own), minus_inf)
         return logits, positive
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
