@@ -16,7 +16,10 @@ temporary ``.npz`` and read by the ``npz:`` loader. On a 2-core CPU one step of 
 views takes minutes, so there the default is no warm-up and 1 timed step (the first step's one-off
 costs are small beside it); on a GPU 10 warm-up and 40 timed steps. ``--compare-kornia`` also times
 kornia's equivalent augmentation pipeline against ``nn.views`` where kornia is installed (it is
-not a dependency). Run: ``python benchmarks/bench_simclr.py [--steps N] [--compare-kornia]``.
+not a dependency); ``--compare-lightly`` puts lightly's ``NTXentLoss`` in place of replab's where
+lightly and the torchvision it imports are installed (torchvision brings a CUDA build of torch, so
+neither is a dependency, not even of the ``bench`` extra). Run:
+``python benchmarks/bench_simclr.py [--steps N] [--compare-kornia] [--compare-lightly]``.
 """
 
 from __future__ import annotations
@@ -146,6 +149,52 @@ def kornia_comparison(batch: int, size: int, device, rounds: int = 5) -> dict:
     return out
 
 
+def lightly_comparison(batch: int, size: int, device, rounds: int = 5) -> dict:
+    """lightly's ``NTXentLoss`` (memory bank off, no gathering) in place of replab's: both
+    losses on the same embeddings, then the loss alone (forward and backward on [2B, 128]
+    embeddings) and a whole step (the same ResNet-18 and projector on the same pre-made views,
+    Adam) with each, alternated, median time of each."""
+    import lightly
+    from lightly.loss import NTXentLoss as LightlyNTXentLoss
+
+    torch.manual_seed(0)
+    model = SimCLR(SimCLRConfig(), DataInfo(shape=(3, size, size))).to(device).train()
+    ours = model.criterion
+    theirs = LightlyNTXentLoss(temperature=ours.temperature, gather_distributed=False)
+    z = torch.randn(2 * batch, 128, device=device, requires_grad=True)
+    out = {
+        "lightly_version": lightly.__version__,
+        "loss_replab": float(ours(*z.chunk(2))),
+        "loss_lightly": float(theirs(*z.chunk(2))),
+    }
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-6)
+    views = torch.rand(2 * batch, 3, size, size, device=device)
+    bf16 = device.type == "cuda"
+
+    def loss_only(criterion):
+        criterion(*z.chunk(2)).backward()
+
+    def step(criterion):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            z1, z2 = model.projector(model.backbone(views)).chunk(2)
+            loss = criterion(z1.float(), z2.float())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for name, fn, reps in (("loss", loss_only, 20), ("step", step, 1)):
+        times = {"replab": [], "lightly": []}
+        for r in range(rounds):  # alternate, so load drifts hit both alike
+            for who, criterion in (("replab", ours), ("lightly", theirs)):
+                times[who] += _timed(
+                    lambda c=criterion, fn=fn: fn(c), device, reps, warmup=1 if r == 0 else 0
+                )
+        for who in times:
+            out[f"{who}_{name}_ms"] = 1000 * statistics.median(times[who])
+        out[f"{name}_speed_ratio"] = out[f"lightly_{name}_ms"] / out[f"replab_{name}_ms"]
+    return out
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batch-size", type=int, default=512)
@@ -153,6 +202,7 @@ def main(argv=None) -> dict:
     p.add_argument("--steps", type=int, default=None, help="timed steps (CPU 1, GPU 40)")
     p.add_argument("--warmup", type=int, default=None, help="warm-up steps (CPU 0, GPU 10)")
     p.add_argument("--compare-kornia", action="store_true")
+    p.add_argument("--compare-lightly", action="store_true")
     p.add_argument("--skip-loop", action="store_true", help="leave out replab's loop")
     p.add_argument("--skip-plain", action="store_true", help="leave out the plain step")
     args = p.parse_args(argv)
@@ -184,6 +234,11 @@ def main(argv=None) -> dict:
             result["kornia"] = kornia_comparison(args.batch_size, args.size, device)
         except ImportError:
             result["kornia"] = "not installed"
+    if args.compare_lightly:
+        try:
+            result["lightly"] = lightly_comparison(args.batch_size, args.size, device)
+        except ImportError as e:  # lightly, or the torchvision it imports, is missing
+            result["lightly"] = f"not installed ({e})"
     print(json.dumps(result, indent=2))
     return result
 
