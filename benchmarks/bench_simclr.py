@@ -149,11 +149,13 @@ def kornia_comparison(batch: int, size: int, device, rounds: int = 5) -> dict:
     return out
 
 
-def lightly_comparison(batch: int, size: int, device, rounds: int = 5) -> dict:
+def lightly_comparison(
+    batch: int, size: int, device, rounds: int = 5, with_step: bool = True
+) -> dict:
     """lightly's ``NTXentLoss`` (memory bank off, no gathering) in place of replab's: both
     losses on the same embeddings, then the loss alone (forward and backward on [2B, 128]
-    embeddings) and a whole step (the same ResNet-18 and projector on the same pre-made views,
-    Adam) with each, alternated, median time of each."""
+    embeddings) and, with ``with_step``, a whole step (the same ResNet-18 and projector on the
+    same pre-made views, Adam) with each, alternated, median time of each."""
     import lightly
     from lightly.loss import NTXentLoss as LightlyNTXentLoss
 
@@ -182,7 +184,8 @@ def lightly_comparison(batch: int, size: int, device, rounds: int = 5) -> dict:
         loss.backward()
         opt.step()
 
-    for name, fn, reps in (("loss", loss_only, 20), ("step", step, 1)):
+    timings = [("loss", loss_only, 10)] + ([("step", step, 1)] if with_step else [])
+    for name, fn, reps in timings:
         times = {"replab": [], "lightly": []}
         for r in range(rounds):  # alternate, so load drifts hit both alike
             for who, criterion in (("replab", ours), ("lightly", theirs)):
@@ -203,6 +206,7 @@ def main(argv=None) -> dict:
     p.add_argument("--warmup", type=int, default=None, help="warm-up steps (CPU 0, GPU 10)")
     p.add_argument("--compare-kornia", action="store_true")
     p.add_argument("--compare-lightly", action="store_true")
+    p.add_argument("--lightly-loss-only", action="store_true", help="no whole-step comparison")
     p.add_argument("--skip-loop", action="store_true", help="leave out replab's loop")
     p.add_argument("--skip-plain", action="store_true", help="leave out the plain step")
     args = p.parse_args(argv)
@@ -236,7 +240,9 @@ def main(argv=None) -> dict:
             result["kornia"] = "not installed"
     if args.compare_lightly:
         try:
-            result["lightly"] = lightly_comparison(args.batch_size, args.size, device)
+            result["lightly"] = lightly_comparison(
+                args.batch_size, args.size, device, with_step=not args.lightly_loss_only
+            )
         except ImportError as e:  # lightly, or the torchvision it imports, is missing
             result["lightly"] = f"not installed ({e})"
     print(json.dumps(result, indent=2))
