@@ -6,6 +6,7 @@ Adding a method: a file here with ``@register_method`` on its class, and one imp
 import replab.methods.bert  # noqa: F401
 import replab.methods.cpc  # noqa: F401
 import replab.methods.disentangling_vae  # noqa: F401
+import replab.methods.draw  # noqa: F401
 import replab.methods.frame_order  # noqa: F401
 import replab.methods.gan  # noqa: F401
 import replab.methods.gpt  # noqa: F401
