@@ -60,7 +60,7 @@ def _attend_everywhere(linear: torch.nn.Linear, size: int):
 
 
 def test_attention_on_every_pixel_reads_and_writes_the_image_itself():
-    model = _model(read_n=6, write_n=6)
+    model = _model(attention=True, read_n=6, write_n=6)
     _attend_everywhere(model.to_read_attention, 6)
     _attend_everywhere(model.to_write_attention, 6)
     x = torch.rand(2, 1, 6, 6, generator=torch.Generator().manual_seed(0))
@@ -92,8 +92,9 @@ def test_loss_is_the_negative_elbo_computed_independently(monkeypatch, attention
     assert mean.shape == (5, 4, 3)
 
 
-def test_encode_is_the_means_and_decode_needs_only_them():
-    model = _model(shape=(1, 8, 8), steps=3, latent_dim=4, hidden=16)
+@pytest.mark.parametrize("attention", [True, False])
+def test_encode_is_the_means_and_decode_needs_only_them(attention):
+    model = _model(shape=(1, 8, 8), attention=attention, steps=3, latent_dim=4, hidden=16)
     x = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         z = model.encode(x)

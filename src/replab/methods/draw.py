@@ -24,10 +24,18 @@ feeding each step's mean forward. The paper's MNIST model (its table 3): 64 glim
 256, 100 latents per step, read 2x2, write 5x5. replab's defaults keep the glimpse sizes and the
 LSTMs but take 10 steps of 10 latents, so that the representation (100 numbers) suits the
 probes and disentanglement metrics; set ``steps=64 latent_dim=100`` for the paper's.
+
+Attention is off by default (the paper's "DRAW without attention", its table 2), because on
+what a CPU trains in minutes it is the variant that learns: on 64x64 sprites, 400 steps,
+without attention the reconstruction term fell to 147 nats (KL 20), with attention (2x2 read,
+5x5 write; also 5x5 read, 12x12 write) it stayed at 749-758, about what the mean image gives:
+the glimpses must first learn to find a small object. On 8x8 digits, 1,000 steps: ELBO -23.8
+without, -26.1 with. Pass ``attention=true`` for the paper's attentive model.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -45,7 +53,7 @@ class DRAWConfig:
     steps: int = param(10, min=1, help="drawing steps T (the paper: 64 on MNIST)")
     latent_dim: int = param(10, min=1, help="latents per step (the paper: 100 on MNIST)")
     hidden: int = param(256, min=1, help="units of the encoder's and the decoder's LSTM")
-    attention: bool = param(True, help="Gaussian-filterbank read and write (False: whole image)")
+    attention: bool = param(False, help="Gaussian-filterbank read and write (False: whole image)")
     read_n: int = param(2, min=2, help="read glimpse N x N")
     write_n: int = param(5, min=2, help="write patch N x N")
 
@@ -98,8 +106,21 @@ class DRAW(Method):
         self.to_posterior = nn.Linear(cfg.hidden, 2 * cfg.latent_dim)
         self.to_write = nn.Linear(cfg.hidden, write_dim)
         if cfg.attention:
-            self.to_read_attention = nn.Linear(cfg.hidden, 5)
-            self.to_write_attention = nn.Linear(cfg.hidden, 5)
+            self.to_read_attention = self._attention_layer(cfg.read_n, max(h, w))
+            self.to_write_attention = self._attention_layer(cfg.write_n, max(h, w))
+
+    def _attention_layer(self, n: int, size: int) -> nn.Linear:
+        """h_dec -> the 5 attention numbers, starting as a grid over the whole image whose
+        filters are as wide as half their stride (sigma = delta / 2), rather than sigma = 1 at
+        PyTorch's default init: on 64x64 sprites a 2x2 read with sigma = 1 sees only the four
+        corner pixels, and training collapsed the posterior (KL 0.007 nats after 1,000 steps;
+        with this start, 3.2 nats and a reconstruction term of 758 against 796 after 400)."""
+        layer = nn.Linear(self.cfg.hidden, 5)
+        delta = (size - 1) / (n - 1)
+        with torch.no_grad():
+            layer.weight.mul_(0.01)
+            layer.bias.copy_(torch.tensor([0.0, 0.0, 2 * math.log(delta / 2), 0.0, 0.0]))
+        return layer
 
     # ---------------------------------------------------------------- attention
     def read(self, x, x_hat, h_dec):
