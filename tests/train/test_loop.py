@@ -62,6 +62,19 @@ def test_resume_gives_the_same_weights(tmp_path, tiny_overrides):
     assert torch.allclose(loaded.encode(x), resumed.encode(x))
 
 
+def test_resume_under_channels_last_gives_the_same_weights(tmp_path):
+    # the checkpoint's weights and Adam moments are saved contiguous and loaded into a
+    # channels-last model: the resumed run must still equal the straight one bit for bit
+    few = {"train.steps": 4, "train.batch_size": 4, "train.checkpoint_every": 2}
+    cfg = resolve("beta_vae", "sprites", overrides=few | {"train.memory_format": "channels_last"})
+    straight = train(cfg, tmp_path / "a", progress=False)
+    train(cfg, tmp_path / "b", stop_after=2, progress=False)
+    resumed = train(cfg, tmp_path / "b", resume=True, progress=False)
+    a, b = straight.model.state_dict(), resumed.model.state_dict()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
 @pytest.mark.parametrize(
     "setting, precision, device, expected",
     [
