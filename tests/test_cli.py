@@ -27,8 +27,19 @@ def test_list_shows_methods_with_pillars_and_data_sets():
 
 
 def test_train_prints_run_dir_and_writes_the_run(tmp_path):
-    code, out, err = invoke("train", "beta_vae", "--data", "digits", "--steps", 4, "--out",
-                            tmp_path / "run", "-q", "beta=2", *FAST)
+    code, out, err = invoke(
+        "train",
+        "beta_vae",
+        "--data",
+        "digits",
+        "--steps",
+        4,
+        "--out",
+        tmp_path / "run",
+        "-q",
+        "beta=2",
+        *FAST,
+    )
     assert code == 0, err
     assert out.strip() == str(tmp_path / "run")
     for name in ("config.yaml", "data.json", "model.safetensors", "metrics.jsonl"):
@@ -74,8 +85,9 @@ def test_bad_config_file(tmp_path):
 
 def test_resume_through_the_cli(tmp_path):
     run = tmp_path / "run"
-    code, _, err = invoke("train", "vae", "--data", "digits", "--steps", 4, "--out", run, "-q",
-                          *FAST)
+    code, _, err = invoke(
+        "train", "vae", "--data", "digits", "--steps", 4, "--out", run, "-q", *FAST
+    )
     assert code == 0, err
     code, _, err = invoke("train", "vae", "--data", "digits", "--out", run, "-q")
     assert code == 2 and "already exists" in err
@@ -98,8 +110,9 @@ def test_embed_writes_features(tmp_path):
     assert z.shape == (1797, 10) and np.isfinite(z).all()
     code, _, err = invoke("embed", run, "--data", "digits", "--out", tmp_path / "z.txt")
     assert code == 2 and ".npy" in err
-    code, _, err = invoke("embed", tmp_path / "nothing", "--data", "digits", "--out",
-                          tmp_path / "y.npy")
+    code, _, err = invoke(
+        "embed", tmp_path / "nothing", "--data", "digits", "--out", tmp_path / "y.npy"
+    )
     assert code == 2 and "not a run directory" in err
     assert not (tmp_path / "y.npy").exists()
 

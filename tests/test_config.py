@@ -9,8 +9,12 @@ def test_method_defaults_then_file_then_overrides():
     assert cfg.train.lr == 1e-4 and cfg.train.batch_size == 64
     assert cfg.train.optimizer == "adam" and cfg.train.schedule == "constant"
     assert cfg.model.beta == 4.0 and cfg.model.latent_dim == 10
-    cfg = resolve("beta_vae", "digits", {"train": {"lr": 1e-3}, "model": {"beta": 2}},
-                  {"beta": 8, "train.steps": 7})
+    cfg = resolve(
+        "beta_vae",
+        "digits",
+        {"train": {"lr": 1e-3}, "model": {"beta": 2}},
+        {"beta": 8, "train.steps": 7},
+    )
     assert cfg.train.lr == 1e-3  # from the file
     assert cfg.model.beta == 8.0 and isinstance(cfg.model.beta, float)  # override wins
     assert cfg.train.steps == 7
@@ -55,7 +59,12 @@ def test_unknown_method_and_data_name_the_choices():
 
 def test_parse_overrides_yaml_scalars():
     assert parse_overrides(["a=1", "b=0.5", "c=true", "d=x", "e=[1, 2]"]) == {
-        "a": 1, "b": 0.5, "c": True, "d": "x", "e": [1, 2]}
+        "a": 1,
+        "b": 0.5,
+        "c": True,
+        "d": "x",
+        "e": [1, 2],
+    }
     with pytest.raises(ConfigError, match="key=value"):
         parse_overrides(["novalue"])
 

@@ -64,8 +64,11 @@ def test_encode_is_the_posterior_mean_and_deterministic():
 
 
 def test_annealed_capacity_schedule():
-    cfg = resolve("annealed_vae", "digits",
-                  overrides={"c_max": 10.0, "iteration_threshold": 100, "gamma": 2.0})
+    cfg = resolve(
+        "annealed_vae",
+        "digits",
+        overrides={"c_max": 10.0, "iteration_threshold": 100, "gamma": 2.0},
+    )
     model = build_model(cfg, DataInfo(shape=(1, 8, 8)))
     assert [model.capacity(s) for s in (0, 50, 100, 500)] == [0.0, 5.0, 10.0, 10.0]
     kl = torch.tensor(3.0)

@@ -15,6 +15,4 @@ def digits() -> ArrayDataset:
 
     bunch = load_digits()
     x = (bunch.images / 16.0).astype(np.float32)[:, None]  # [N, 1, 8, 8] in [0, 1]
-    return ArrayDataset(
-        x, bunch.target, name="digits", class_names=[str(d) for d in range(10)]
-    )
+    return ArrayDataset(x, bunch.target, name="digits", class_names=[str(d) for d in range(10)])
