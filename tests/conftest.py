@@ -17,3 +17,25 @@ def tiny_overrides():
 def _private_cache(tmp_path_factory, monkeypatch):
     """Tests never read or write the user's ~/.cache/replab."""
     monkeypatch.setenv("REPLAB_CACHE", str(tmp_path_factory.mktemp("replab-cache")))
+
+
+@pytest.fixture
+def resume_is_exact(tmp_path):
+    """``check(cfg, stop)``: train ``cfg`` straight through (tmp_path/a) and stopped after
+    ``stop`` steps then resumed (tmp_path/b); assert the stopped session wrote no final model
+    and every weight is equal bit for bit; return (straight, resumed) runs for further checks."""
+    from replab.train.loop import train
+
+    def check(cfg, stop: int):
+        straight = train(cfg, tmp_path / "a", progress=False)
+        train(cfg, tmp_path / "b", stop_after=stop, progress=False)
+        if stop < cfg.train.steps:  # a stopped session leaves checkpoints, not a final model
+            assert not (tmp_path / "b" / "model.safetensors").exists()
+        resumed = train(cfg, tmp_path / "b", resume=True, progress=False)
+        a, b = straight.model.state_dict(), resumed.model.state_dict()
+        assert a.keys() == b.keys()
+        for k in a:
+            assert torch.equal(a[k], b[k]), k
+        return straight, resumed
+
+    return check

@@ -12,7 +12,6 @@ from replab.config import ConfigError, resolve
 from replab.data.base import DataInfo
 from replab.methods.simclr import SimCLR, SimCLRConfig
 from replab.nn.losses import NTXentLoss
-from replab.train.loop import train
 
 
 def nt_xent_by_hand(z1, z2, t):
@@ -130,18 +129,13 @@ def test_cli_refuses_bad_settings_with_status_2(tmp_path, override, message):
     assert not (tmp_path / "r").exists()
 
 
-def test_resume_gives_the_same_weights(tmp_path):
+def test_resume_gives_the_same_weights(resume_is_exact):
     cfg = resolve(
         "simclr",
         "digits",
         overrides={"train.steps": 4, "train.batch_size": 32, "train.checkpoint_every": 2},
     )
-    straight = train(cfg, tmp_path / "a", progress=False)
-    train(cfg, tmp_path / "b", stop_after=2, progress=False)
-    resumed = train(cfg, tmp_path / "b", resume=True, progress=False)
-    a, b = straight.model.state_dict(), resumed.model.state_dict()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
+    resume_is_exact(cfg, stop=2)
 
 
 # ---------------------------------------------------------------------------------------------

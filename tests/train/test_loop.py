@@ -45,16 +45,9 @@ def test_learning_rate_warmup_then_cosine():
     assert learning_rate(t, 110) == pytest.approx(0.1)
 
 
-def test_resume_gives_the_same_weights(tmp_path, tiny_overrides):
+def test_resume_gives_the_same_weights(tmp_path, tiny_overrides, resume_is_exact):
     cfg = resolve("beta_vae", "digits", overrides=tiny_overrides | {"train.checkpoint_every": 3})
-    straight = train(cfg, tmp_path / "a", progress=False)
-    train(cfg, tmp_path / "b", stop_after=3, progress=False)
-    assert not (tmp_path / "b" / "model.safetensors").exists()
-    resumed = train(cfg, tmp_path / "b", resume=True, progress=False)
-    a, b = straight.model.state_dict(), resumed.model.state_dict()
-    assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
+    straight, resumed = resume_is_exact(cfg, stop=3)
     steps = [json.loads(line)["step"] for line in (tmp_path / "b/metrics.jsonl").open()]
     assert steps == [2, 3, 4, 6]  # logged on every 2nd step and at the session boundary
     loaded = load(tmp_path / "b", device="cpu")
@@ -62,17 +55,12 @@ def test_resume_gives_the_same_weights(tmp_path, tiny_overrides):
     assert torch.allclose(loaded.encode(x), resumed.encode(x))
 
 
-def test_resume_under_channels_last_gives_the_same_weights(tmp_path):
+def test_resume_under_channels_last_gives_the_same_weights(resume_is_exact):
     # the checkpoint's weights and Adam moments are saved contiguous and loaded into a
     # channels-last model: the resumed run must still equal the straight one bit for bit
     few = {"train.steps": 4, "train.batch_size": 4, "train.checkpoint_every": 2}
     cfg = resolve("beta_vae", "sprites", overrides=few | {"train.memory_format": "channels_last"})
-    straight = train(cfg, tmp_path / "a", progress=False)
-    train(cfg, tmp_path / "b", stop_after=2, progress=False)
-    resumed = train(cfg, tmp_path / "b", resume=True, progress=False)
-    a, b = straight.model.state_dict(), resumed.model.state_dict()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
+    resume_is_exact(cfg, stop=2)
 
 
 @pytest.mark.parametrize(

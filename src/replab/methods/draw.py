@@ -127,7 +127,7 @@ class DRAW(Method):
     def read(self, x, x_hat, h_dec):
         if not self.cfg.attention:
             return torch.cat([x.flatten(1), x_hat.flatten(1)], 1)
-        c, h, w = self.info.shape
+        _, h, w = self.info.shape
         fy, fx, gamma = filterbanks(self.to_read_attention(h_dec), self.cfg.read_n, h, w)
         fy, fx = fy.to(x.dtype), fx.to(x.dtype)
 
@@ -149,6 +149,11 @@ class DRAW(Method):
         return canvas / gamma.to(patch.dtype).view(-1, 1, 1, 1)
 
     # ---------------------------------------------------------------- the T steps
+    def _decode_step(self, z, dec, canvas):
+        """One decoder step, shared by training and ``decode``: (h_dec, c_dec), canvas + write."""
+        dec = self.decoder(z, dec)
+        return dec, canvas + self.write(dec[0])
+
     def _draw(self, x, sample: bool):
         """Run the T steps on ``x``: (canvas logits, posterior means, log-variances [B, T, L])."""
         b = len(x)
@@ -162,8 +167,7 @@ class DRAW(Method):
             enc = self.encoder(torch.cat([r, dec[0]], 1), enc)
             mean, logvar = self.to_posterior(enc[0]).chunk(2, 1)
             z = mean + self.draw_normal(mean) * (0.5 * logvar).exp() if sample else mean
-            dec = self.decoder(z, dec)
-            canvas = canvas + self.write(dec[0])
+            dec, canvas = self._decode_step(z, dec, canvas)
             means.append(mean)
             logvars.append(logvar)
         return canvas, torch.stack(means, 1), torch.stack(logvars, 1)
@@ -187,8 +191,7 @@ class DRAW(Method):
         dec = (zeros, zeros)
         canvas = z.new_zeros(len(z), *self.info.shape)
         for t in range(self.cfg.steps):
-            dec = self.decoder(zs[:, t], dec)
-            canvas = canvas + self.write(dec[0])
+            dec, canvas = self._decode_step(zs[:, t], dec, canvas)
         return torch.sigmoid(canvas)
 
     def reconstruct(self, x):

@@ -106,15 +106,14 @@ def memory_format_for(cfg: TrainConfig, device: torch.device) -> torch.memory_fo
 
 
 def batch_to(batch: dict, device: torch.device, memory_format: torch.memory_format) -> dict:
-    """A batch on ``device``; images (4-D tensors) in ``memory_format``."""
-    if memory_format == torch.contiguous_format:
-        return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-    return {
-        k: v.to(device, non_blocking=True, memory_format=memory_format)
-        if v.ndim == 4
-        else v.to(device, non_blocking=True)
-        for k, v in batch.items()
-    }
+    """A batch on ``device``, images (4-D tensors) turned channels-last when that is the layout;
+    otherwise every tensor keeps the layout the data set gave it, as before the setting existed."""
+
+    def layout(v: torch.Tensor) -> torch.memory_format:
+        channels_last = v.ndim == 4 and memory_format == torch.channels_last
+        return torch.channels_last if channels_last else torch.preserve_format
+
+    return {k: v.to(device, non_blocking=True, memory_format=layout(v)) for k, v in batch.items()}
 
 
 def seeded_model(cfg: RunConfig, info, device: torch.device):
