@@ -18,8 +18,9 @@ demo: install
 	$(BIN)/replab demo
 
 test: install
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 .PHONY: install demo test

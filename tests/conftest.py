@@ -24,14 +24,15 @@ def resume_is_exact(tmp_path):
     """``check(cfg, stop)``: train ``cfg`` straight through (tmp_path/a) and stopped after
     ``stop`` steps then resumed (tmp_path/b); assert the stopped session wrote no final model
     and every weight is equal bit for bit; return (straight, resumed) runs for further checks."""
-    from replab.train.loop import train
+    from replab.data import make_dataset
+    from replab.training.loop import train
 
     def check(cfg, stop: int):
-        straight = train(cfg, tmp_path / "a", progress=False)
-        train(cfg, tmp_path / "b", stop_after=stop, progress=False)
+        straight = train(cfg, make_dataset(cfg.data), tmp_path / "a", progress=False)
+        train(cfg, make_dataset(cfg.data), tmp_path / "b", stop_after=stop, progress=False)
         if stop < cfg.train.steps:  # a stopped session leaves checkpoints, not a final model
             assert not (tmp_path / "b" / "model.safetensors").exists()
-        resumed = train(cfg, tmp_path / "b", resume=True, progress=False)
+        resumed = train(cfg, make_dataset(cfg.data), tmp_path / "b", resume=True, progress=False)
         a, b = straight.model.state_dict(), resumed.model.state_dict()
         assert a.keys() == b.keys()
         for k in a:

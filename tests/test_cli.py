@@ -124,7 +124,9 @@ def test_bench_runs_benchmarks_that_import_a_shared_helper(tmp_path):
     )
     code, _, err = invoke("bench", "--dir", tmp_path, "--json", tmp_path / "out.json")
     assert code == 0, err
-    assert json.loads((tmp_path / "out.json").read_text()) == {"tiny": {"answer": 42}}
+    written = json.loads((tmp_path / "out.json").read_text())
+    assert written["results"] == {"tiny": {"answer": 42}}
+    assert {"date", "cpu", "cores", "torch", "threads"} <= set(written["machine"])
     assert str(tmp_path) not in sys.path  # the folder is not left on the path
 
 

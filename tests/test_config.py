@@ -1,15 +1,16 @@
 import pytest
 
-from replab.config import ConfigError, parse_overrides, resolve
+from replab.config import ConfigError, parse_overrides
+from replab.methods import configure
 
 
 def test_method_defaults_then_file_then_overrides():
-    cfg = resolve("beta_vae", "digits")
+    cfg = configure("beta_vae", "digits")
     # disentanglement_lib's published optimiser settings come from the method
     assert cfg.train.lr == 1e-4 and cfg.train.batch_size == 64
     assert cfg.train.optimizer == "adam" and cfg.train.schedule == "constant"
     assert cfg.model.beta == 4.0 and cfg.model.latent_dim == 10
-    cfg = resolve(
+    cfg = configure(
         "beta_vae",
         "digits",
         {"train": {"lr": 1e-3}, "model": {"beta": 2}},
@@ -21,10 +22,8 @@ def test_method_defaults_then_file_then_overrides():
 
 
 def test_roundtrip_through_dict():
-    from replab.config import from_dict
-
-    cfg = resolve("annealed_vae", "digits", overrides={"c_max": 5, "train.seed": 3})
-    again = from_dict(cfg.to_dict())
+    cfg = configure("annealed_vae", "digits", overrides={"c_max": 5, "train.seed": 3})
+    again = configure(file_values=cfg.to_dict())
     assert again.to_dict() == cfg.to_dict()
 
 
@@ -43,18 +42,18 @@ def test_roundtrip_through_dict():
 )
 def test_bad_values_are_refused_with_the_key(overrides, message):
     with pytest.raises(ConfigError) as e:
-        resolve("beta_vae", "digits", overrides=overrides)
+        configure("beta_vae", "digits", overrides=overrides)
     assert message in str(e.value)
     assert "\n" not in str(e.value)
 
 
 def test_unknown_method_and_data_name_the_choices():
     with pytest.raises(ConfigError, match="unknown method 'nope'; choose from: .*beta_vae"):
-        resolve("nope", "digits")
+        configure("nope", "digits")
     with pytest.raises(ConfigError, match="unknown data set 'nope'; choose from: .*digits"):
-        resolve("vae", "nope")
+        configure("vae", "nope")
     with pytest.raises(ConfigError, match="needs a path"):
-        resolve("vae", "idx")
+        configure("vae", "idx")
 
 
 def test_parse_overrides_yaml_scalars():
@@ -82,12 +81,12 @@ def test_bad_yaml_file(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_yaml(tmp_path / "missing.yaml")
     with pytest.raises(ConfigError, match="unknown key trian"):
-        resolve("vae", "digits", {"trian": {}})
+        configure("vae", "digits", {"trian": {}})
 
 
 def test_exponent_without_a_dot_is_a_number():
     # YAML 1.1 reads 1e-3 as a string; a learning rate written that way must still work
-    cfg = resolve("vae", "digits", overrides={"train.lr": "1e-3"})
+    cfg = configure("vae", "digits", overrides={"train.lr": "1e-3"})
     assert cfg.train.lr == 1e-3
     with pytest.raises(ConfigError, match="train.lr: expected a number"):
-        resolve("vae", "digits", overrides={"train.lr": "fast"})
+        configure("vae", "digits", overrides={"train.lr": "fast"})

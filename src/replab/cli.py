@@ -1,11 +1,13 @@
-"""The ``replab`` command line: list, train, embed, eval, report, demo, bench.
+"""The ``replab`` command line: list, train, embed, eval, report, align, demo, bench.
 
 Bad input (an unknown key, a wrong type, a missing file) ends with one line on stderr and exit
-status 2, before any work starts; a failure during training ends with exit status 1.
+status 2, before any work starts; a failure during training ends with exit status 1. Each
+command builds its data set once, from the spec, and hands the object on.
 """
 
 from __future__ import annotations
 
+import io
 import re
 import sys
 import time
@@ -15,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from replab.config import ConfigError, from_dict, load_yaml, parse_overrides, resolve, validate
+from replab.config import ConfigError, load_yaml, parse_overrides, validate
 from replab.data.base import DataError
 
 app = typer.Typer(
@@ -42,17 +44,28 @@ def _default_out(method: str, data: str) -> Path:
     return Path("runs") / f"{method}-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def _data(spec: str):
+    """The data set ``spec`` names, or a one-line exit 2."""
+    from replab.data import make_dataset
+
+    try:
+        return make_dataset(spec)
+    except ValueError as e:  # DataError included
+        _fail(str(e))
+
+
 @app.command("list")
 def list_cmd():
-    """Methods (with their pillar) and data sets, one line each."""
-    from replab.registry import DATASETS, METHODS, _load_all
+    """Methods (with their pillar and the data they take) and data sets, one line each."""
+    import replab.data  # noqa: F401  (registers the data sets)
+    import replab.methods  # noqa: F401  (registers the methods)
+    from replab.registry import DATASETS, METHODS
 
-    _load_all()
     table = Table(title="methods", show_lines=False)
-    for col in ("name", "pillar", "what it is"):
+    for col in ("name", "pillar", "trains on", "what it is"):
         table.add_column(col)
     for name, e in sorted(METHODS.items(), key=lambda kv: (kv[1].pillar, kv[0])):
-        table.add_row(name, e.pillar, e.summary)
+        table.add_row(name, e.pillar, e.obj.accepts.describe(), e.summary)
     out.print(table)
     table = Table(title="data sets")
     table.add_column("name")
@@ -80,9 +93,11 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
 ):
     """Train METHOD on a data set; prints the run directory (one per seed with --seeds)."""
-    from replab.train.loop import TrainingError
-    from replab.train.loop import train as run_training
-    from replab.train.seeds import parse_seeds, train_seeds
+    from replab.methods import configure
+    from replab.run import read_config
+    from replab.training.loop import TrainingError
+    from replab.training.loop import train as run_training
+    from replab.training.seeds import parse_seeds, train_seeds
 
     try:
         seed_list = None
@@ -109,7 +124,7 @@ def train(
                 raise ConfigError("--resume needs --out RUN_DIR, the run to continue")
             if not (out_dir / "config.yaml").is_file():
                 raise ConfigError(f"cannot resume: {out_dir} is not a run directory")
-            cfg = from_dict(load_yaml(out_dir / "config.yaml"))
+            cfg = read_config(out_dir)
             if method != cfg.method:
                 raise ConfigError(f"{out_dir} is a {cfg.method} run, not {method}")
             if data is not None and data != cfg.data:
@@ -121,18 +136,19 @@ def train(
             validate(cfg.train, "train")
         else:
             file_values = load_yaml(config_file) if config_file else {}
-            cfg = resolve(method, data, file_values, kv)
+            cfg = configure(method, data, file_values, kv)
         out_dir = out_dir or _default_out(cfg.method, cfg.data)
-        from replab.data import make_dataset
-
-        make_dataset(cfg.data)  # fail on bad data before creating anything
+        dataset = _data(cfg.data)
     except (ConfigError, DataError) as e:
         _fail(str(e))
     try:
         if seed_list is not None:
-            dirs = train_seeds(cfg, seed_list, out_dir, progress=not quiet, console=err)
+            dirs = train_seeds(cfg, dataset, seed_list, out_dir, progress=not quiet, console=err)
         else:
-            dirs = [run_training(cfg, out_dir, resume=resume, progress=not quiet, console=err).dir]
+            run = run_training(
+                cfg, dataset, out_dir, resume=resume, progress=not quiet, console=err
+            )
+            dirs = [run.dir]
     except (ConfigError, DataError) as e:
         _fail(str(e))
     except TrainingError as e:
@@ -144,7 +160,7 @@ def train(
 
 
 def _load_run(run_dir: Path):
-    from replab.train.run import load
+    from replab.run import load
 
     try:
         return load(run_dir)
@@ -162,32 +178,21 @@ def embed(
     split: str = typer.Option("all", "--split", help="all, train or test"),
 ):
     """Write the representation of every example of a data set to a .npy file."""
-    import io
-
     import numpy as np
 
-    from replab.data import make_dataset
-    from replab.train.io import atomic_write_bytes
+    from replab.eval.protocol import EvaluationError, check_evaluable
+    from replab.files import atomic_write_bytes
 
     if out_file.suffix != ".npy":
         _fail(f"--out must end in .npy, got {out_file}")
     if split not in ("all", "train", "test"):
         _fail(f"--split must be all, train or test, got {split!r}")
     run = _load_run(run_dir)
-    if not hasattr(run.model, "encode"):
-        _fail(f"method {run.config.method} has no encoder, so it has no representation to embed")
+    dataset = _data(data)
     try:
-        dataset = make_dataset(data)
-    except (ValueError, DataError) as e:
+        check_evaluable(run, dataset)
+    except EvaluationError as e:
         _fail(str(e))
-    accepts = getattr(
-        run.model, "accepts_shape", lambda shape: shape == tuple(run.model.info.shape)
-    )
-    if not accepts(tuple(dataset.info.shape)):
-        _fail(
-            f"{data} has inputs of shape {tuple(dataset.info.shape)}, but the model was "
-            f"trained on {tuple(run.model.info.shape)}"
-        )
     feats = run.embed(dataset.split(split))
     buf = io.BytesIO()
     np.save(buf, feats)
@@ -196,34 +201,36 @@ def embed(
     out.print(str(out_file), highlight=False, soft_wrap=True)
 
 
-def _print_eval(result: dict) -> None:
-    table = Table(title=f"{result['method']} on {result['dataset']} ({result['suite']} suite)")
+def _print_eval(result) -> None:
+    """The result's tables, as the report shows them, on the terminal."""
+    from replab.eval.parts.baselines import BaselinesResult
+    from replab.eval.parts.linear_probe import LinearProbeResult
+    from replab.eval.parts.probe_curves import ProbeScore, probe_table
+    from replab.report.format import fmt, pm
+
+    def text(v) -> str:
+        return pm(v.mean, v.std) if isinstance(v, ProbeScore) else fmt(v)
+
+    title = f"{result.method} on {result.dataset} ({result.suite} suite)"
+    table = Table(title=title)
     table.add_column("measure")
     table.add_column("value", justify="right")
-
-    def fmt(v):
-        return "n/a" if v is None else f"{v:.3f}"
-
-    base = result.get("baselines", {})
-    for frac, r in result.get("linear_probe", {}).items():
-        others = ", ".join(
-            f"{name.replace('_', ' ')} {fmt(b.get(frac, {}).get('mean'))}"
-            for name, b in base.items()
-        )
-        table.add_row(f"linear probe, {float(frac):.0%} labels", f"{fmt(r['mean'])}  ({others})")
-    if "knn" in result:
-        table.add_row("kNN accuracy (k=20)", fmt(result["knn"]["accuracy"]))
-    if "clustering" in result:
-        c = result["clustering"]
-        table.add_row("k-means NMI / ARI", f"{fmt(c['nmi'])} / {fmt(c['ari'])}")
-    for k, v in result.get("disentanglement", {}).items():
-        table.add_row(k, fmt(v))
-    sym = result.get("symmetry")
-    if sym:
-        table.add_row("symmetry locality (mean)", fmt(sym["locality"]["mean"]))
-        table.add_row("symmetry equivariance (mean)", fmt(sym["equivariance"]["mean"]))
-    table.add_row("seconds", f"{sum(result['seconds'].values()):.1f}")
+    for name, value in result.summary().items():
+        table.add_row(name, text(value))
+    table.add_row("seconds", f"{sum(result.seconds.values()):.1f}")
     out.print(table)
+    probe, base = result.get(LinearProbeResult), result.get(BaselinesResult)
+    tables = [probe_table(probe.curve if probe else None, base.curves if base else None)]
+    tables += [t for part in result.parts.values() for t in part.tables()]
+    for t in tables:
+        if t is None:
+            continue
+        rich = Table(title=t.title)
+        for col in t.columns:
+            rich.add_column(col)
+        for row in t.rows:
+            rich.add_row(*(text(c) for c in row))
+        out.print(rich)
 
 
 @app.command("eval")
@@ -231,19 +238,23 @@ def eval_cmd(
     run_dir: Path = typer.Argument(..., help="run directory"),
     data: str = typer.Option(None, "--data", "-d", help="data set (default: the training one)"),
     suite: str = typer.Option("standard", "--suite", help="quick, standard or full"),
+    only: str = typer.Option(None, "--only", help="run only these parts (comma-separated)"),
     seed: int = typer.Option(0, "--seed", help="seed of every random choice in the protocol"),
 ):
-    """Evaluate a run's representation; writes RUN/eval.json and prints a table."""
-    from replab.eval.protocol import SUITES, EvaluationError, evaluate, write_eval
+    """Evaluate a run's representation; writes RUN/eval.json (and figures) and prints tables."""
+    from replab.eval.protocol import EvaluationError, evaluate, suite_named, write_eval
 
-    if suite not in SUITES:
-        _fail(f"--suite: {suite!r} is not valid; choose from: {', '.join(SUITES)}")
-    run = _load_run(run_dir)
     try:
-        result = evaluate(run, data, suite=suite, seed=seed, log=lambda m: err.print(m))
+        chosen = suite_named(suite)
+    except EvaluationError as e:
+        _fail(f"--suite: {e}")
+    if only:
+        chosen = chosen.only(tuple(p.strip() for p in only.split(",") if p.strip()))
+    run = _load_run(run_dir)
+    dataset = _data(data or run.config.data)
+    try:
+        result = evaluate(run, dataset, chosen, seed=seed, log=lambda m: err.print(m))
     except (EvaluationError, DataError) as e:
-        _fail(str(e))
-    except ValueError as e:  # e.g. an unknown data set name
         _fail(str(e))
     path = write_eval(run.dir, result)
     _print_eval(result)
@@ -277,25 +288,28 @@ def demo(
     suite: str = typer.Option("quick", "--suite", help="evaluation suite"),
 ):
     """The embedded default end to end: beta-VAE on sprites, evaluated, reported."""
-    from replab.eval.protocol import SUITES, evaluate, write_eval
+    from replab.eval.protocol import EvaluationError, evaluate, suite_named, write_eval
+    from replab.methods import configure
     from replab.report.html import write_report
-    from replab.train.loop import TrainingError
-    from replab.train.loop import train as run_training
+    from replab.training.loop import TrainingError
+    from replab.training.loop import train as run_training
 
-    if suite not in SUITES:
-        _fail(f"--suite: {suite!r} is not valid; choose from: {', '.join(SUITES)}")
     try:
-        cfg = resolve("beta_vae", "sprites", overrides={"train.steps": steps})
-    except ConfigError as e:
+        chosen = suite_named(suite)
+        cfg = configure("beta_vae", "sprites", overrides={"train.steps": steps})
+    except (ConfigError, EvaluationError) as e:
         _fail(str(e))
+    dataset = _data(cfg.data)
     out_dir = out_dir or Path("runs") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     err.print(f"training beta_vae on sprites for {steps} steps into {out_dir}")
     try:
-        run = run_training(cfg, out_dir, console=err)
+        run = run_training(cfg, dataset, out_dir, console=err)
+    except (ConfigError, DataError) as e:
+        _fail(str(e))
     except TrainingError as e:
         _fail(str(e), code=1)
     err.print(f"evaluating ({suite} suite)")
-    result = evaluate(run, suite=suite, log=lambda m: err.print(m))
+    result = evaluate(run, dataset, chosen, log=lambda m: err.print(m))
     write_eval(run.dir, result)
     _print_eval(result)
     path = write_report([run.dir], run.dir / "report.html")
@@ -304,37 +318,47 @@ def demo(
 
 @app.command()
 def bench(
-    suite: str = typer.Option(None, "--suite", help="one benchmark (file bench_NAME.py)"),
-    json_out: Path = typer.Option(None, "--json", help="write all results to this JSON file"),
-    folder: Path = typer.Option(Path("benchmarks"), "--dir", help="the benchmarks folder"),
+    suite: str = typer.Option(None, "--suite", help="one benchmark (see --list)"),
+    json_out: Path = typer.Option(None, "--json", help="write the results to this JSON file"),
+    folder: Path = typer.Option(
+        None, "--dir", help="run the bench_*.py files of this folder instead of replab's own"
+    ),
+    list_only: bool = typer.Option(False, "--list", help="name the benchmarks and stop"),
 ):
-    """Run the throughput and quality benchmarks in benchmarks/ (slow; not part of the tests)."""
-    import importlib.util
-    import json
+    """Run the throughput and quality benchmarks (slow; not part of the tests)."""
+    from replab import benchmarks
+    from replab.files import atomic_write_json
 
-    from replab.train.io import atomic_write_json
-
-    files = sorted(folder.glob("bench_*.py"))
-    if not files:
-        _fail(f"no bench_*.py files in {folder} (run from the repository root or pass --dir)")
-    names = {f.stem.removeprefix("bench_"): f for f in files}
-    if suite is not None and suite not in names:
-        _fail(f"--suite: {suite!r} is not valid; choose from: {', '.join(names)}")
-    results = {}
-    for name, path in names.items():
-        if suite is not None and name != suite:
-            continue
-        err.print(f"[bold]benchmark {name}[/]")
-        spec = importlib.util.spec_from_file_location(f"replab_bench_{name}", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.path.insert(0, str(folder))  # the benchmarks share helpers (benchmarks/_timed.py)
-        try:
-            spec.loader.exec_module(module)
-        finally:
-            sys.path.remove(str(folder))
-        results[name] = module.main([])
+    try:
+        found = benchmarks.discover(folder)
+    except ValueError as e:
+        _fail(str(e))
+    if list_only:
+        for name, doc in found.items():
+            out.print(f"{name:10s} {doc}", highlight=False)
+        return
+    if suite is not None and suite not in found:
+        _fail(f"--suite: {suite!r} is not valid; choose from: {', '.join(found)}")
+    results = benchmarks.run([suite] if suite else list(found), folder, log=err.print)
     if json_out:
-        atomic_write_json(json_out, json.loads(json.dumps(results, default=str)))
+        atomic_write_json(json_out, results)
+
+
+@app.command("bench-doc")
+def bench_doc(
+    json_files: list[Path] = typer.Argument(..., help="results written by `replab bench --json`"),
+    out_file: Path = typer.Option(Path("BENCHMARKS.md"), "--out", "-o", help="Markdown file"),
+):
+    """Write the benchmark document (Markdown) from benchmark results."""
+    from replab import benchmarks
+    from replab.files import atomic_write_text
+
+    try:
+        text = benchmarks.document(json_files)
+    except ValueError as e:
+        _fail(str(e))
+    atomic_write_text(out_file, text)
+    out.print(str(out_file), highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -353,7 +377,7 @@ def align(
     """Translate words between two runs' spaces: orthogonal Procrustes on the seed pairs, then
     precision@1/@5 by nearest neighbour and by CSLS (k=10), in both directions."""
     from replab.eval import words
-    from replab.train.io import atomic_write_json
+    from replab.files import atomic_write_json
 
     try:
         seeds = words.read_dictionary(dict_file)

@@ -5,6 +5,9 @@ published optimiser settings) < the YAML file (``-c run.yaml``) < command-line o
 
 Every field may carry bounds or choices (``param(..., min=0, choices=...)``); ``validate`` checks
 them all before any work starts and raises ``ConfigError`` with one line naming the key.
+
+This module knows no method by name and imports no torch: :func:`resolve` takes the method's
+class (its ``Config`` and ``train_defaults``); ``replab.methods.configure`` looks the name up.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from replab.files import atomic_write_text
 
 
 class ConfigError(ValueError):
@@ -77,8 +82,6 @@ class RunConfig:
         }
 
     def save(self, path: Path) -> None:
-        from replab.train.io import atomic_write_text
-
         atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
@@ -209,42 +212,37 @@ def load_yaml(path: str | Path) -> dict:
     return loaded
 
 
+TOP_LEVEL_KEYS = ("data", "method", "model", "train")
+
+
+def check_top_level(file_values: dict) -> None:
+    """A config file holds only method, data, train and model."""
+    unknown = set(file_values) - set(TOP_LEVEL_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"unknown key {sorted(unknown)[0]}; valid top-level keys: {', '.join(TOP_LEVEL_KEYS)}"
+        )
+
+
 def resolve(
-    method: str | None = None,
-    data: str | None = None,
+    method: type,
+    data: str,
     file_values: dict | None = None,
     overrides: dict | None = None,
 ) -> RunConfig:
-    """Build and validate the full run config. Raises ConfigError on anything wrong."""
-    from replab.data import parse_spec
-    from replab.registry import method_class, method_names
-
+    """The full, validated run config of ``method`` (a method class: its ``registry_name``,
+    ``Config`` and ``train_defaults``) on the data spec ``data``: defaults, then the method's
+    optimiser settings, the file's ``train`` and ``model`` sections, then ``overrides``
+    (``{"train.lr": 1e-3, "beta": 4}``). Raises ConfigError on anything wrong."""
     file_values = dict(file_values or {})
     overrides = dict(overrides or {})
-    unknown_top = set(file_values) - {"method", "data", "train", "model"}
-    if unknown_top:
-        raise ConfigError(
-            f"unknown key {sorted(unknown_top)[0]}; "
-            "valid top-level keys: data, method, model, train"
-        )
-    method = method or file_values.get("method") or overrides.pop("method", None)
-    data = data or overrides.pop("data", None) or file_values.get("data")
-    if not method:
-        raise ConfigError("no method given; choose from: " + ", ".join(method_names()))
-    try:
-        cls = method_class(method)
-    except KeyError as e:
-        raise ConfigError(f"method: {e.args[0]}") from None
+    check_top_level(file_values)
     if not data:
         raise ConfigError("no data set given (--data NAME)")
-    try:
-        parse_spec(data)
-    except ValueError as e:
-        raise ConfigError(f"data: {e}") from None
 
     train = TrainConfig()
-    _apply(train, getattr(cls, "train_defaults", {}), "train")
-    model = cls.Config()
+    _apply(train, method.train_defaults, "train")
+    model = method.Config()
     for section, target, prefix in (("train", train, "train"), ("model", model, "model")):
         values = file_values.get(section) or {}
         if not isinstance(values, dict):
@@ -279,9 +277,4 @@ def resolve(
     validate(model, "model")
     if len(train.betas) != 2 or not all(0 <= b < 1 for b in train.betas):
         raise ConfigError(f"train.betas: expected two numbers in [0, 1), got {train.betas!r}")
-    return RunConfig(method=method, data=data, train=train, model=model)
-
-
-def from_dict(d: dict) -> RunConfig:
-    """Rebuild a saved config (config.yaml) without re-applying defaults."""
-    return resolve(file_values=d)
+    return RunConfig(method=method.registry_name, data=data, train=train, model=model)

@@ -1,8 +1,11 @@
-"""Name -> class tables for methods and data sets.
+"""Name -> class tables for methods and data sets: tables and decorators, nothing else.
 
-Adding a method is one file under ``methods/`` with ``@register_method(...)`` on its class and one
-import line in ``methods/__init__.py``. Data sets register a factory taking the part of the spec
-after the colon (``idx:PATH`` -> ``factory("PATH")``).
+The lowest layer: it imports nothing of replab, so every layer may register into it. The tables
+fill when the packages that register are imported: ``replab.methods`` (each method file's
+``@register_method``) and ``replab.data`` (each data set's ``@register_dataset``); look names up
+through those packages (``replab.methods.method_class``, ``replab.data.make_dataset``), which
+import every file first. Data sets register a factory taking the part of the spec after the
+colon (``idx:PATH`` -> ``factory("PATH")``).
 """
 
 from __future__ import annotations
@@ -55,25 +58,3 @@ def register_dataset(name: str, takes_argument: bool = False):
         return factory
 
     return wrap
-
-
-def _load_all() -> None:
-    # Importing the packages runs their register_* decorators.
-    from replab import data, methods  # noqa: F401
-
-
-def method_class(name: str):
-    _load_all()
-    if name not in METHODS:
-        raise KeyError(f"unknown method {name!r}; choose from: {', '.join(sorted(METHODS))}")
-    return METHODS[name].obj
-
-
-def dataset_names() -> list[str]:
-    _load_all()
-    return sorted(DATASETS)
-
-
-def method_names() -> list[str]:
-    _load_all()
-    return sorted(METHODS)

@@ -10,11 +10,12 @@ from PIL import Image
 from replab.data.base import ArrayDataset
 from replab.eval import analysis
 from replab.eval.analysis import image_grid, save_model_figures
+from replab.methods.capabilities import Decoder, Encoder, LatentKL, Sampler
 
 D, S = 4, 8  # latents, image side
 
 
-class TinyDecoderModel(torch.nn.Module):
+class TinyDecoderModel(torch.nn.Module, Encoder, Decoder, Sampler):
     """Latent j drives image row j only: decode(z)[:, 0, j, :] = sigmoid(z_j); rows >= D are 0.5.
 
     encode is a fixed linear map (the mean of image row j, through logit) so encode/decode invert.
@@ -43,7 +44,7 @@ class TinyDecoderModel(torch.nn.Module):
         return self.decode(torch.randn(n, D))
 
 
-class KLModel(TinyDecoderModel):
+class KLModel(TinyDecoderModel, LatentKL):
     def latent_kl(self, x):
         return self._kl
 
@@ -164,7 +165,7 @@ def test_traversal_order_by_variance_without_kl():
 
 
 def test_model_without_decode_is_refused(tmp_path):
-    class EncoderOnly(torch.nn.Module):
+    class EncoderOnly(torch.nn.Module, Encoder):
         def encode(self, x):
             return x.flatten(1)
 
@@ -176,7 +177,7 @@ def test_model_without_decode_is_refused(tmp_path):
 def test_minimal_model_rgb_no_sample(tmp_path):
     """encode + decode only: reconstructions via decode(encode(x)), no samples figure."""
 
-    class Minimal:  # not even an nn.Module: no parameters, no eval()
+    class Minimal(torch.nn.Module, Encoder, Decoder):  # no parameters: it runs on the CPU
         def encode(self, x):
             return TinyDecoderModel.encode(TinyDecoderModel(), x)
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from replab.eval import probes, protocol
+from replab.eval import baseline_cache, probes
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ def problem():
 
 
 def _probe(problem):
-    return protocol.cached_linear_probe(*problem, seeds=(0, 1), device="cpu")
+    return baseline_cache.cached_linear_probe(*problem, seeds=(0, 1), device="cpu")
 
 
 def test_second_call_reads_the_cache_and_equals_the_computation(problem, monkeypatch):
@@ -42,8 +42,8 @@ def test_changed_inputs_or_settings_miss_the_cache(problem, monkeypatch):
     f_tr, y_tr, f_te, y_te = problem
     changed = f_tr.copy()
     changed[0, 0] += 1e-9
-    protocol.cached_linear_probe(changed, y_tr, f_te, y_te, seeds=(0, 1), device="cpu")
-    protocol.cached_linear_probe(f_tr, y_tr, f_te, y_te, seeds=(0,), device="cpu")
+    baseline_cache.cached_linear_probe(changed, y_tr, f_te, y_te, seeds=(0, 1), device="cpu")
+    baseline_cache.cached_linear_probe(f_tr, y_tr, f_te, y_te, seeds=(0,), device="cpu")
     monkeypatch.setattr(probes, "MAX_ITER", probes.MAX_ITER + 1)
     _probe(problem)
     assert len(calls) == 3
@@ -51,7 +51,7 @@ def test_changed_inputs_or_settings_miss_the_cache(problem, monkeypatch):
 
 def test_a_damaged_entry_is_recomputed(problem):
     first = _probe(problem)
-    (entry,) = (protocol.baseline_cache_dir() / "probes").glob("*.json")
+    (entry,) = (baseline_cache.baseline_cache_dir() / "probes").glob("*.json")
     entry.write_text('{"0.01": ')  # half-written by someone else
     assert _probe(problem) == first
     assert json.loads(entry.read_text()) == first  # rewritten whole
@@ -59,8 +59,8 @@ def test_a_damaged_entry_is_recomputed(problem):
 
 def test_cache_can_be_switched_off(problem, monkeypatch, tmp_path):
     monkeypatch.setenv("REPLAB_CACHE", "off")
-    assert protocol.baseline_cache_dir() is None
+    assert baseline_cache.baseline_cache_dir() is None
     _probe(problem)
     monkeypatch.delenv("REPLAB_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert protocol.baseline_cache_dir() == tmp_path / "replab"
+    assert baseline_cache.baseline_cache_dir() == tmp_path / "replab"

@@ -7,16 +7,18 @@ import torch
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
 import replab.methods.disentangling_vae as dvae  # registers the methods
-from replab.config import ConfigError, resolve
+from replab.config import ConfigError, TrainConfig
+from replab.data import make_dataset
 from replab.data.base import DataInfo
-from replab.train.loop import _optimise, train
-from replab.train.run import build_model, load
+from replab.methods import configure
+from replab.run import build_model, load
+from replab.training.loop import Optimisers, optimise, train
 
 DIGITS = DataInfo(shape=(1, 8, 8))
 
 
 def _model(method, **overrides):
-    return build_model(resolve(method, "digits", overrides=overrides), DIGITS)
+    return build_model(configure(method, "digits", overrides=overrides), DIGITS)
 
 
 def _correlated_batch(cov: torch.Tensor, m: int, seed: int):
@@ -197,8 +199,8 @@ def test_factor_vae_discriminator_is_trained_on_its_own_loss_only():
     want_main = torch.autograd.grad(logs["loss"], main, retain_graph=True)
     leak = torch.autograd.grad(logs["loss"], disc, retain_graph=True)
     assert any(g.abs().sum() > 0 for g in leak)  # the VAE loss does depend on the discriminator
-    optimizers = {k: torch.optim.SGD(v, lr=0.0) for k, v in groups.items()}
-    _optimise(logs, groups, optimizers, {"main": "loss", "discriminator": "loss_discriminator"}, 0)
+    settings = TrainConfig(optimizer="sgd", lr=0.0, momentum=0.0, grad_clip=0.0)
+    optimise(logs, Optimisers(groups, settings, {}))
     for p, g in zip(disc, want_disc, strict=True):
         assert torch.allclose(p.grad, g, atol=1e-7)
     for p, g in zip(main, want_main, strict=True):
@@ -218,8 +220,8 @@ def test_factor_vae_discriminator_is_trained_on_its_own_loss_only():
     ],
 )
 def test_trains_a_few_steps_on_digits(tmp_path, tiny_overrides, method, overrides):
-    cfg = resolve(method, "digits", overrides=tiny_overrides | overrides)
-    run = train(cfg, tmp_path / "run", progress=False)
+    cfg = configure(method, "digits", overrides=tiny_overrides | overrides)
+    run = train(cfg, make_dataset(cfg.data), tmp_path / "run", progress=False)
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
     assert [r["step"] for r in records] == [2, 4, 6]
     for r in records:
@@ -232,10 +234,10 @@ def test_trains_a_few_steps_on_digits(tmp_path, tiny_overrides, method, override
 
 
 def test_factor_vae_training_updates_both_players(tmp_path, tiny_overrides):
-    cfg = resolve("factor_vae", "digits", overrides=tiny_overrides | {"disc_hidden": 32})
+    cfg = configure("factor_vae", "digits", overrides=tiny_overrides | {"disc_hidden": 32})
     torch.manual_seed(cfg.train.seed)
     before = build_model(cfg, DIGITS).state_dict()
-    after = train(cfg, tmp_path / "run", progress=False).model.state_dict()
+    after = train(cfg, make_dataset(cfg.data), tmp_path / "run", progress=False).model.state_dict()
     assert not torch.equal(
         before["discriminator.net.0.weight"], after["discriminator.net.0.weight"]
     )
@@ -255,7 +257,7 @@ def test_factor_vae_training_updates_both_players(tmp_path, tiny_overrides):
 )
 def test_bad_config_is_one_line_config_error(method, override, match):
     with pytest.raises(ConfigError, match=match) as e:
-        resolve(method, "digits", overrides=override)
+        configure(method, "digits", overrides=override)
     assert "\n" not in str(e.value)
 
 

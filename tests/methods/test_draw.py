@@ -10,10 +10,10 @@ from torch.distributions import Normal, kl_divergence
 from typer.testing import CliRunner
 
 from replab.cli import app
-from replab.config import resolve
 from replab.data.base import DataInfo
+from replab.methods import configure
 from replab.methods.draw import filterbanks
-from replab.train.run import build_model
+from replab.run import build_model
 
 
 def filterbank_by_hand(gx_, gy_, log_var, log_delta, n, height, width):
@@ -47,7 +47,7 @@ def test_filterbanks_match_the_papers_equations():
 
 
 def _model(shape=(1, 6, 6), **overrides):
-    cfg = resolve("draw", "digits", overrides=overrides)
+    cfg = configure("draw", "digits", overrides=overrides)
     return build_model(cfg, DataInfo(shape=shape)).eval()
 
 

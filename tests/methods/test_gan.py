@@ -9,20 +9,21 @@ import torch
 from typer.testing import CliRunner
 
 from replab.cli import app
-from replab.config import ConfigError, resolve
+from replab.config import ConfigError, TrainConfig
 from replab.data import make_dataset
 from replab.data.base import ArrayDataset, DataInfo
 from replab.eval.analysis import save_model_figures
+from replab.methods import configure
 from replab.methods.gan import adversarial_losses, diversity, is_collapsed, mean_pairwise_distance
-from replab.train.loop import _optimise, train
-from replab.train.run import build_model, load
+from replab.run import build_model, load
+from replab.training.loop import Optimisers, optimise, train
 
 SMALL = {"hidden": 32, "latent_dim": 6}
 
 
 def tiny(method="bigan", shape=(1, 8, 8), **overrides):
     torch.manual_seed(0)
-    cfg = resolve(method, "digits", overrides=SMALL | overrides)
+    cfg = configure(method, "digits", overrides=SMALL | overrides)
     return build_model(cfg, DataInfo(shape=shape))
 
 
@@ -120,8 +121,8 @@ def test_each_player_is_updated_by_its_own_loss_only(method):
     logs = model.loss({"x": torch.rand(6, 1, 8, 8)}, 0)
     want_main = torch.autograd.grad(logs["loss"], main, retain_graph=True)
     want_disc = torch.autograd.grad(logs["loss_discriminator"], disc, retain_graph=True)
-    opts = {k: torch.optim.SGD(v, lr=0.0) for k, v in groups.items()}
-    _optimise(logs, groups, opts, {"main": "loss", "discriminator": "loss_discriminator"}, 0.0)
+    settings = TrainConfig(optimizer="sgd", lr=0.0, momentum=0.0, grad_clip=0.0)
+    optimise(logs, Optimisers(groups, settings, {}))
     for p, w in zip(main + disc, want_main + want_disc, strict=True):
         assert torch.allclose(p.grad, w, atol=1e-7)
 
@@ -154,7 +155,7 @@ def test_collapse_detector_catches_a_deliberately_broken_configuration():
     data = make_dataset("digits")
     real = data.get_batch(np.arange(512))["x"]
     torch.manual_seed(0)
-    model = build_model(resolve("gan", "digits", overrides={"hidden": 64}), data.info).train()
+    model = build_model(configure("gan", "digits", overrides={"hidden": 64}), data.info).train()
     opt = torch.optim.Adam(model.generator.parameters(), 1e-2, betas=(0.5, 0.999))
     for step in range(60):
         logs = model.loss({"x": real[32 * (step % 16) : 32 * (step % 16) + 32]}, step)
@@ -170,12 +171,12 @@ def test_collapse_detector_catches_a_deliberately_broken_configuration():
 
 def test_bad_input_one_line_errors():
     for method in ("bigan", "gan"):
-        with pytest.raises(ConfigError, match=f"{method} needs image inputs"):
-            build_model(resolve(method, "digits"), DataInfo(shape=(16,), kind="tokens"))
+        with pytest.raises(ConfigError, match=f"{method} needs images"):
+            build_model(configure(method, "digits"), DataInfo(shape=(16,), kind="tokens"))
     with pytest.raises(ConfigError, match="model.loss: 'wgan' is not valid"):
-        resolve("bigan", "digits", overrides={"loss": "wgan"})
+        configure("bigan", "digits", overrides={"loss": "wgan"})
     with pytest.raises(ConfigError, match="unknown key unary_scores"):
-        resolve("gan", "digits", overrides={"unary_scores": False})
+        configure("gan", "digits", overrides={"unary_scores": False})
     for method in ("bigan", "gan"):
         with pytest.raises(ConfigError, match="train.batch_size: batch norm in E or G"):
             tiny(method).train().loss({"x": torch.rand(1, 1, 8, 8)}, 0)
@@ -186,12 +187,12 @@ def test_bad_input_one_line_errors():
 @pytest.mark.parametrize("method", ["bigan", "gan"])
 @pytest.mark.parametrize("loss", ["hinge", "non_saturating"])
 def test_a_few_training_steps_on_digits(tmp_path, tiny_overrides, method, loss):
-    cfg = resolve(
+    cfg = configure(
         "bigan" if method == "bigan" else "gan",
         "digits",
         overrides=SMALL | tiny_overrides | {"loss": loss, "train.batch_size": 16},
     )
-    run = train(cfg, tmp_path / "run", progress=False)
+    run = train(cfg, make_dataset(cfg.data), tmp_path / "run", progress=False)
     logs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
     for r in logs:
         for key in ("loss", "loss_discriminator", "diversity"):

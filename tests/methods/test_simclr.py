@@ -8,8 +8,9 @@ import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
 
-from replab.config import ConfigError, resolve
+from replab.config import ConfigError
 from replab.data.base import DataInfo
+from replab.methods import configure
 from replab.methods.simclr import SimCLR, SimCLRConfig
 from replab.nn.losses import NTXentLoss
 
@@ -105,9 +106,9 @@ def test_loss_is_a_function_of_seed_and_step():
 
 def test_config_errors():
     with pytest.raises(ConfigError, match="model.temperature: must be > 0"):
-        resolve("simclr", "digits", overrides={"temperature": 0})
+        configure("simclr", "digits", overrides={"temperature": 0})
     with pytest.raises(ConfigError, match="model.backbone"):
-        resolve("simclr", "digits", overrides={"backbone": "vit"})
+        configure("simclr", "digits", overrides={"backbone": "vit"})
     with pytest.raises(ConfigError, match="simclr needs images"):  # exit status 2 in the CLI
         SimCLR(SimCLRConfig(), DataInfo(shape=(12,), kind="tokens", vocab_size=5))
 
@@ -130,7 +131,7 @@ def test_cli_refuses_bad_settings_with_status_2(tmp_path, override, message):
 
 
 def test_resume_gives_the_same_weights(resume_is_exact):
-    cfg = resolve(
+    cfg = configure(
         "simclr",
         "digits",
         overrides={"train.steps": 4, "train.batch_size": 32, "train.checkpoint_every": 2},

@@ -2,11 +2,11 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
-from replab.config import resolve
 from replab.data.base import DataInfo
+from replab.methods import configure
 from replab.methods.vae import kl_per_latent
 from replab.nn.conv import ConvEncoder, conv_sizes
-from replab.train.run import build_model
+from replab.run import build_model
 
 
 def test_kl_matches_torch_distributions():
@@ -20,7 +20,7 @@ def test_kl_matches_torch_distributions():
 def test_decoder_reproduces_input_shape(shape, arch):
     if arch == "conv" and shape[1] < 16:
         arch = "conv"  # conv works on 8x8 too (one stride-2 layer)
-    cfg = resolve("vae", "digits", overrides={"architecture": arch, "latent_dim": 5})
+    cfg = configure("vae", "digits", overrides={"architecture": arch, "latent_dim": 5})
     model = build_model(cfg, DataInfo(shape=shape))
     x = torch.rand(2, *shape)
     assert model.encode(x).shape == (2, 5)
@@ -39,7 +39,7 @@ def test_dsprites_architecture_is_disentanglement_libs():
 
 def test_loss_is_the_negative_elbo_with_beta():
     torch.manual_seed(0)
-    cfg = resolve("beta_vae", "digits", overrides={"beta": 3.0})
+    cfg = configure("beta_vae", "digits", overrides={"beta": 3.0})
     model = build_model(cfg, DataInfo(shape=(1, 8, 8)))
     x = torch.rand(6, 1, 8, 8).round()
     torch.manual_seed(1)
@@ -57,19 +57,20 @@ def test_loss_is_the_negative_elbo_with_beta():
 
 
 def test_encode_is_the_posterior_mean_and_deterministic():
-    model = build_model(resolve("vae", "digits"), DataInfo(shape=(1, 8, 8)))
+    model = build_model(configure("vae", "digits"), DataInfo(shape=(1, 8, 8)))
     x = torch.rand(4, 1, 8, 8)
     assert torch.equal(model.encode(x), model.encode(x))
     assert torch.equal(model.encode(x), model.posterior(x)[0])
 
 
 def test_annealed_capacity_schedule():
-    cfg = resolve(
+    cfg = configure(
         "annealed_vae",
         "digits",
         overrides={"c_max": 10.0, "iteration_threshold": 100, "gamma": 2.0},
     )
     model = build_model(cfg, DataInfo(shape=(1, 8, 8)))
     assert [model.capacity(s) for s in (0, 50, 100, 500)] == [0.0, 5.0, 10.0, 10.0]
-    kl = torch.tensor(3.0)
-    assert model.regularizer(kl, 50).item() == pytest.approx(2.0 * abs(3.0 - 5.0))
+    recon, kl = torch.tensor(7.0), torch.tensor(3.0)
+    loss = model.objective(recon, kl, None, None, None, 50)["loss"]
+    assert loss.item() == pytest.approx(7.0 + 2.0 * abs(3.0 - 5.0))

@@ -1,24 +1,36 @@
 """Data sets: procedural ones with ground-truth factors, bundled real ones, and file loaders.
 
-``make_dataset("sprites")`` or ``make_dataset("idx:/path/train-images-idx3-ubyte.gz")``.
+Importing this package registers every data set; build one with ``make_dataset("sprites")`` or
+``make_dataset("idx:/path/train-images-idx3-ubyte.gz")``. Adding a data set: a file here with
+``@register_dataset`` on its factory or class (copy ``digits.py`` for data in memory,
+``sprites.py`` for a procedural one with ground-truth factors, ``npz.py`` for a file format) and
+its name in the import line below.
 """
 
 from __future__ import annotations
 
-from replab.data import (  # noqa: F401  (registers the data sets)  # noqa: F401
-    audio,
-    files,
+from replab.data import (  # noqa: F401  (each import registers its data sets)
+    bilingual,
+    cifar,
+    corpus,
+    digits,
+    folder,
+    idx,
+    npz,
+    speakers,
     sprites,
-    text,  # noqa: F401
-    toy,
+    tones,
     video,
+    wav,
 )
 from replab.data.base import (
     ArrayDataset,
     DataError,
     DataInfo,
     Dataset,
+    GroundTruth,
     GroundTruthDataset,
+    GroundTruthSubset,
     Subset,
 )
 from replab.registry import DATASETS
@@ -28,11 +40,18 @@ __all__ = [
     "DataError",
     "DataInfo",
     "Dataset",
+    "GroundTruth",
     "GroundTruthDataset",
+    "GroundTruthSubset",
     "Subset",
+    "dataset_names",
     "make_dataset",
     "parse_spec",
 ]
+
+
+def dataset_names() -> list[str]:
+    return sorted(DATASETS)
 
 
 def parse_spec(spec: str) -> tuple[str, str | None]:
@@ -54,6 +73,10 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
 
 
 def make_dataset(spec: str) -> Dataset:
+    """The data set ``spec`` names, built once (it remembers its ``spec``). A bad name or file
+    is a one-line ValueError (``DataError`` for a file's problem)."""
     name, arg = parse_spec(spec)
     entry = DATASETS[name]
-    return entry.obj(arg) if entry.takes_argument else entry.obj()
+    data = entry.obj(arg) if entry.takes_argument else entry.obj()
+    data.spec = spec
+    return data

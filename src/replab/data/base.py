@@ -5,8 +5,10 @@ A data set is indexable by *batches*: ``get_batch(indices)`` returns a dict of t
 ``"factors"`` int64 [n, F] when there are ground-truth factors). Batched access keeps procedural
 data (rendered on the fly) and in-memory arrays equally fast and avoids per-item collation.
 
-Ground-truth data sets additionally expose the interface of disentanglement_lib:
-``factor_names``, ``factor_sizes``, ``sample_factors(n, rng)`` and ``observations(factors)``.
+Ground-truth data (``GroundTruth``: a whole factor grid, ``GroundTruthDataset``, or part of one,
+``GroundTruthSubset``) add the interface of disentanglement_lib: ``factor_names``,
+``factor_sizes``, ``sample_factors(n, rng)`` and ``observations(factors)``. Code that needs it
+asks ``isinstance(data, GroundTruth)``.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class Dataset(ABC):
     """Base class: a finite, indexable collection served in batches."""
 
     name: str = "dataset"
+    # The spec it was built from (``make_dataset`` sets it), or None for one built in Python.
+    spec: str | None = None
     info: DataInfo
     # The class names of "y", in order, when known (shown in reports).
     class_names: list[str] | None = None
@@ -88,22 +92,30 @@ class Dataset(ABC):
             raise ValueError(f"split must be 'train', 'test' or 'all', got {which!r}")
         n = len(self)
         if which == "all":
-            return Subset(self, np.arange(n))
+            return self.subset(np.arange(n))
         perm = np.random.default_rng(0).permutation(n)
         n_test = max(1, int(round(n * test_fraction)))
         idx = perm[:n_test] if which == "test" else perm[n_test:]
-        return Subset(self, np.sort(idx))
+        return self.subset(np.sort(idx))
+
+    def subset(self, indices: np.ndarray) -> Subset:
+        """The examples at ``indices`` as a data set of their own (a ``GroundTruthSubset`` of
+        ground-truth data)."""
+        return Subset(self, indices)
 
 
 class Subset(Dataset):
-    """A view on a subset of another data set's indices."""
+    """A view on a subset of another data set's indices; the rest of the data set's interface
+    (its raw-input baseline, its artifacts) is the parent's."""
 
     def __init__(self, parent: Dataset, indices: np.ndarray):
         self.parent = parent
         self.indices = np.asarray(indices, dtype=np.int64)
         self.name = parent.name
+        self.spec = parent.spec
         self.info = parent.info
         self.class_names = parent.class_names
+        self.raw_baseline_name = parent.raw_baseline_name
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -111,17 +123,17 @@ class Subset(Dataset):
     def get_batch(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
         return self.parent.get_batch(self.indices[np.asarray(indices)])
 
+    def raw_features(self, x: torch.Tensor) -> np.ndarray:
+        return self.parent.raw_features(x)
+
     def split(self, which: str, test_fraction: float = 0.1) -> Subset:
         raise TypeError("split a full data set, not a subset")
 
+    def subset(self, indices: np.ndarray) -> Subset:
+        return self.parent.subset(self.indices[np.asarray(indices)])
+
     def save_artifacts(self, run_dir: Path) -> None:
         self.parent.save_artifacts(run_dir)
-
-    def __getattr__(self, item):
-        # Ground-truth interface and other extras are the parent's.
-        if item == "parent":
-            raise AttributeError(item)
-        return getattr(self.parent, item)
 
 
 class InMemoryDataset(Dataset):
@@ -206,19 +218,46 @@ class ArrayDataset(InMemoryDataset):
         return out
 
 
-class GroundTruthDataset(Dataset):
-    """A data set generated from discrete ground-truth factors (disentanglement_lib's interface).
+class GroundTruth(ABC):
+    """Data generated from discrete ground-truth factors (disentanglement_lib's interface).
 
-    Index ``i`` is the mixed-radix number of the factor indices, so the whole grid is indexable.
-    Subclasses implement ``observations(factors)`` for an int array [n, F].
+    ``observations(factors)`` renders any point of the factor grid; ``sample_factors(n, rng)``
+    draws points of this data (the whole grid, or a subset's own points).
     """
 
+    name: str = "ground truth"
     factor_names: list[str]
     factor_sizes: list[int]
     # Which factor doubles as the class label for the probes (e.g. sprites: shape).
     label_factor: str
     # Factors without an order (probed by accuracy; the others by R^2).
     categorical_factors: tuple[str, ...] = ()
+
+    @abstractmethod
+    def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """n factor vectors [n, F] of this data's points."""
+
+    @abstractmethod
+    def observations(self, factors: np.ndarray) -> torch.Tensor:
+        """Render the observations [n, ...] of factor vectors [n, F]."""
+
+    def index_to_factors(self, indices: np.ndarray) -> np.ndarray:
+        """Factor vectors of grid indices (the mixed-radix number of the factor indices)."""
+        indices = np.asarray(indices)
+        size = int(np.prod(self.factor_sizes))
+        if indices.size and (indices.min() < 0 or indices.max() >= size):
+            lo, hi = indices.min(), indices.max()
+            raise ValueError(f"{self.name}: index out of range [0, {size}): got {lo}..{hi}")
+        return np.stack(np.unravel_index(indices, self.factor_sizes), axis=1)
+
+    def factors_to_index(self, factors: np.ndarray) -> np.ndarray:
+        return np.ravel_multi_index(tuple(np.asarray(factors).T), self.factor_sizes)
+
+
+class GroundTruthDataset(GroundTruth, Dataset):
+    """The whole factor grid as a data set: index ``i`` is the mixed-radix number of the factor
+    indices, so every point is indexable. Subclasses implement ``observations(factors)`` for an
+    int array [n, F]."""
 
     def __len__(self) -> int:
         return int(np.prod(self.factor_sizes))
@@ -227,19 +266,8 @@ class GroundTruthDataset(Dataset):
         """n factor vectors drawn uniformly and independently per factor."""
         return np.stack([rng.integers(0, s, size=n) for s in self.factor_sizes], axis=1)
 
-    @abstractmethod
-    def observations(self, factors: np.ndarray) -> torch.Tensor:
-        """Render the observations [n, C, H, W] of factor vectors [n, F]."""
-
-    def index_to_factors(self, indices: np.ndarray) -> np.ndarray:
-        indices = np.asarray(indices)
-        if indices.size and (indices.min() < 0 or indices.max() >= len(self)):
-            lo, hi = indices.min(), indices.max()
-            raise ValueError(f"{self.name}: index out of range [0, {len(self)}): got {lo}..{hi}")
-        return np.stack(np.unravel_index(indices, self.factor_sizes), axis=1)
-
-    def factors_to_index(self, factors: np.ndarray) -> np.ndarray:
-        return np.ravel_multi_index(tuple(np.asarray(factors).T), self.factor_sizes)
+    def subset(self, indices: np.ndarray) -> GroundTruthSubset:
+        return GroundTruthSubset(self, indices)
 
     def get_batch(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
         factors = self.index_to_factors(indices)
@@ -249,3 +277,24 @@ class GroundTruthDataset(Dataset):
             "y": torch.as_tensor(factors[:, label], dtype=torch.long),
             "factors": torch.as_tensor(factors, dtype=torch.long),
         }
+
+
+class GroundTruthSubset(Subset, GroundTruth):
+    """Some points of a factor grid (a split, a held-out region): the grid's factors and
+    renderer, and ``sample_factors`` drawing among these points only."""
+
+    parent: GroundTruthDataset
+
+    def __init__(self, parent: GroundTruthDataset, indices: np.ndarray):
+        super().__init__(parent, indices)
+        self.factor_names = parent.factor_names
+        self.factor_sizes = parent.factor_sizes
+        self.label_factor = parent.label_factor
+        self.categorical_factors = parent.categorical_factors
+
+    def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """n of this subset's points, uniformly with replacement."""
+        return self.parent.index_to_factors(rng.choice(self.indices, size=n))
+
+    def observations(self, factors: np.ndarray) -> torch.Tensor:
+        return self.parent.observations(factors)

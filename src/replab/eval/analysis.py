@@ -1,18 +1,13 @@
 """Figures of what a generative model has learned: latent traversals, reconstructions, samples.
 
-Only for models with a decoder, detected by duck typing (``hasattr(model, "decode")``), never by
-method name. The interface used:
+Only for models that declare a decoder (``methods.capabilities``), never by method name:
 
-* ``model.encode(x) -> Tensor[n, d]`` (the posterior mean),
-* ``model.decode(z) -> Tensor[n, C, H, W]`` in [0, 1] (probabilities or means),
-* ``model.reconstruct(x)`` (else ``decode(encode(x))``),
-* ``model.sample(n)`` (optional: without it there is no sample figure),
-* ``model.latent_kl(x) -> Tensor[d]`` (optional: mean KL per latent, orders the traversal rows;
-  without it the rows are ordered by the variance of the latents over the examples).
-* ``model.latents(x) -> Tensor[n, d]`` (optional: the code ``decode`` takes, for a model whose
-  ``encode`` returns something else, e.g. a pooled representation; default ``encode``).
-* ``model.latent_range(x) -> (lo[d], hi[d])`` (optional: per-latent traversal bounds, for latents
-  without a unit prior, e.g. codebook coordinates; default ``-3..3`` for every latent).
+* ``Decoder``: ``decode(z)`` to images in [0, 1], ``latents(x)`` (the code ``decode`` takes),
+  ``reconstruct(x)`` and ``latent_range(x)`` (per-latent traversal bounds for latents without a
+  unit prior, e.g. codebook coordinates; None: ``-3..3`` for every latent);
+* ``LatentKL`` (optional): mean KL per latent, which orders the traversal rows; without it the
+  rows are ordered by the variance of the latents over the examples;
+* ``Sampler`` (optional): ``sample(n)``; without it there is no sample figure.
 
 The PNGs are drawn with PIL so their pixel sizes are exact: each image is enlarged by an integer
 factor (nearest neighbour) until it is at least ``MIN_CELL`` pixels tall, then laid out by
@@ -21,6 +16,7 @@ factor (nearest neighbour) until it is at least ``MIN_CELL`` pixels tall, then l
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -28,7 +24,10 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-__all__ = ["image_grid", "save_model_figures", "traversal_order", "cell_scale"]
+from replab.files import atomic_write_bytes
+from replab.methods.capabilities import Decoder, LatentKL, Sampler
+
+__all__ = ["cell_scale", "image_grid", "model_figures", "save_model_figures", "traversal_order"]
 
 PADDING = 2  # pixels between and around the images of a grid
 MIN_CELL = 32  # images are enlarged (integer factor) to at least this height, for the labels
@@ -108,25 +107,20 @@ def _pick(data, k: int, seed: int) -> torch.Tensor:
 def traversal_order(model, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray, str]:
     """Latents ordered for the traversal rows: ``(order, score, kind)``, highest score first.
 
-    ``kind`` is ``"KL"`` when the model has ``latent_kl(x)`` (mean KL per latent), else ``"var"``
+    ``kind`` is ``"KL"`` when the model is a ``LatentKL`` (mean KL per latent), else ``"var"``
     (the variance of ``encode(x)`` over the examples). ``score[j]`` is latent ``j``'s value.
     """
     with torch.no_grad():
-        if hasattr(model, "latent_kl"):
+        if isinstance(model, LatentKL):
             score = torch.as_tensor(model.latent_kl(x)).detach().float().cpu().reshape(-1)
             kind = "KL"
         else:
-            z = _latents(model, x).detach().float().cpu()
+            z = model.latents(x).detach().float().cpu()
             score = z.var(dim=0, unbiased=False) if len(z) > 1 else torch.zeros(z.shape[1])
             kind = "var"
     score_np = torch.nan_to_num(score, nan=-math.inf).numpy()
     order = np.argsort(-score_np, kind="stable")
     return order, score.numpy(), kind
-
-
-def _latents(model, x: torch.Tensor) -> torch.Tensor:
-    """The code ``decode`` inverts: ``model.latents(x)`` if the model has it, else ``encode``."""
-    return model.latents(x) if hasattr(model, "latents") else model.encode(x)
 
 
 def _font(size: int = 11):
@@ -141,7 +135,7 @@ def _traversal_image(
 ) -> Image.Image:
     """``bounds``: per-latent ``(lo, hi)`` from ``model.latent_range``, or None for -3..3; with
     bounds the header reads min..max and each row's label gives its range."""
-    z0 = _latents(model, x0[None])[0]
+    z0 = model.latents(x0[None])[0]
     values = torch.linspace(-TRAVERSAL_RANGE, TRAVERSAL_RANGE, n, device=z0.device, dtype=z0.dtype)
     steps = torch.linspace(0.0, 1.0, n, device=z0.device, dtype=z0.dtype)
     rows = []
@@ -182,16 +176,8 @@ def _traversal_image(
     return canvas
 
 
-def save_model_figures(
-    model,
-    data,
-    out_dir: str | Path,
-    *,
-    n: int = 8,
-    seed: int = 0,
-    relative_to: str | Path | None = None,
-) -> dict[str, str]:
-    """Write traversals.png, reconstructions.png and samples.png for a model with a decoder.
+def model_figures(model: Decoder, data, *, n: int = 8, seed: int = 0) -> dict[str, Image.Image]:
+    """traversals, reconstructions and (for a ``Sampler``) samples of a model with a decoder.
 
     * traversals: one row per latent (the top ``MAX_TRAVERSAL_ROWS``), ordered by
       ``latent_kl`` (else by variance of the latents), highest first, labelled with the latent
@@ -199,71 +185,76 @@ def save_model_figures(
       ``linspace(-3, 3, n)`` (or ``linspace(lo, hi, n)`` from ``latent_range``), the other
       coordinates left as they are.
     * reconstructions: ``n`` inputs (top row) above their reconstructions (bottom row).
-    * samples: ``n * n`` draws of ``model.sample`` (only if the model has ``sample``).
+    * samples: ``n * n`` draws of ``model.sample``.
 
     Examples are ``n`` data points chosen by ``seed`` (the first is the traversals' base);
     sampling runs under ``torch.manual_seed(seed)`` in a forked RNG, leaving the global one alone.
     The model runs under ``torch.no_grad()`` in eval mode on its own device, and its training
     flag is restored afterwards.
-
-    Returns ``{"traversals": path, ...}`` with paths relative to ``relative_to`` (default: the
-    parent of ``out_dir``), so ``out_dir = run_dir / "figures"`` gives ``"figures/traversals.png"``
-    as eval.json stores it.
     """
-    if not hasattr(model, "decode"):
+    if not isinstance(model, Decoder):
         raise TypeError(
-            f"save_model_figures needs a model with a decoder (a decode(z) method); "
-            f"{type(model).__name__} has none, so it has no traversals, reconstructions or samples"
+            f"model figures need a model with a decoder; {type(model).__name__} declares none, "
+            "so it has no traversals, reconstructions or samples"
         )
     if n < 2:
         raise ValueError(f"n must be >= 2, got {n}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    base = Path(relative_to) if relative_to is not None else out_dir.parent
     device = _device(model)
     x = _pick(data, max(n, STATS_EXAMPLES), seed).to(device)
     shown = x[:n]  # the examples shown; the rest only enter the KL / variance
     scale = cell_scale(x.shape[2])
-    written: dict[str, str] = {}
-
-    def save(name: str, image: Image.Image) -> None:
-        path = out_dir / f"{name}.png"
-        image.save(path, format="PNG")
-        try:
-            written[name] = path.resolve().relative_to(base.resolve()).as_posix()
-        except ValueError:  # out_dir is not under relative_to: give the path as is
-            written[name] = path.as_posix()
-
-    was_training = getattr(model, "training", None)
-    if hasattr(model, "eval"):
-        model.eval()
+    images: dict[str, Image.Image] = {}
+    was_training = model.training
+    model.eval()
     try:
         with torch.no_grad():
             order, score, kind = traversal_order(model, x)
-            bounds = None
-            if hasattr(model, "latent_range"):
-                bounds = [torch.as_tensor(b).detach().float().cpu() for b in model.latent_range(x)]
-            save(
-                "traversals",
-                _traversal_image(
-                    model, shown[0], order[:MAX_TRAVERSAL_ROWS], score, kind, n, scale, bounds
-                ),
+            bounds = model.latent_range(x)
+            if bounds is not None:
+                bounds = [torch.as_tensor(b).detach().float().cpu() for b in bounds]
+            images["traversals"] = _traversal_image(
+                model, shown[0], order[:MAX_TRAVERSAL_ROWS], score, kind, n, scale, bounds
             )
-
-            if hasattr(model, "reconstruct"):
-                recon = model.reconstruct(shown)
-            else:
-                recon = model.decode(_latents(model, shown))
+            recon = model.reconstruct(shown)
             pair = torch.cat([shown.float().cpu(), recon.float().cpu()])
-            save("reconstructions", Image.fromarray(image_grid(_enlarge(pair, scale), nrow=n)))
-
-            if hasattr(model, "sample"):
+            images["reconstructions"] = Image.fromarray(image_grid(_enlarge(pair, scale), nrow=n))
+            if isinstance(model, Sampler):
                 devices = [device] if device.type == "cuda" else []
                 with torch.random.fork_rng(devices=devices):
                     torch.manual_seed(seed)
                     samples = model.sample(n * n).float().cpu()
-                save("samples", Image.fromarray(image_grid(_enlarge(samples, scale), nrow=n)))
+                images["samples"] = Image.fromarray(image_grid(_enlarge(samples, scale), nrow=n))
     finally:
-        if was_training is not None and hasattr(model, "train"):
-            model.train(was_training)
+        model.train(was_training)
+    return images
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def save_model_figures(
+    model: Decoder,
+    data,
+    out_dir: str | Path,
+    *,
+    n: int = 8,
+    seed: int = 0,
+    relative_to: str | Path | None = None,
+) -> dict[str, str]:
+    """:func:`model_figures` written as ``out_dir/NAME.png`` (atomically); returns
+    ``{"traversals": path, ...}`` with paths relative to ``relative_to`` (default: the parent of
+    ``out_dir``), so ``out_dir = run_dir / "figures"`` gives ``"figures/traversals.png"``."""
+    out_dir = Path(out_dir)
+    base = Path(relative_to) if relative_to is not None else out_dir.parent
+    written: dict[str, str] = {}
+    for name, image in model_figures(model, data, n=n, seed=seed).items():
+        path = out_dir / f"{name}.png"
+        atomic_write_bytes(path, png_bytes(image))
+        try:
+            written[name] = path.resolve().relative_to(base.resolve()).as_posix()
+        except ValueError:  # out_dir is not under relative_to: give the path as is
+            written[name] = path.as_posix()
     return written

@@ -123,9 +123,9 @@ def _check(
 def _sklearn_fits() -> Iterator[None]:
     """One BLAS thread and no ConvergenceWarning while the small sklearn models fit.
 
-    The models here are tiny (a few latents); threaded BLAS only adds overhead, and under load it
-    was 4x slower. The reference keeps whatever the solvers return, so convergence warnings
-    would only be noise in the reports.
+    The models here are tiny (a few latents): threads only add synchronisation, which costs more
+    than the work on a busy machine. The reference keeps whatever the solvers return, so
+    convergence warnings would only be noise in the reports.
     """
     from sklearn.exceptions import ConvergenceWarning
     from threadpoolctl import threadpool_limits

@@ -25,7 +25,7 @@ LOO_MAX_PARAMS = 2**21  # leave-one-out fits n models at once; cap on n * (d + 1
 MAX_ITER = 200  # L-BFGS iterations per fit
 GRAD_TOL = 1e-5  # L-BFGS stops when every gradient entry is below this
 # CPU fits with fewer multiply-adds per evaluation than this run on one thread: for small
-# problems, thread synchronisation costs more than it saves (10x on a busy 2-core machine).
+# problems, thread synchronisation costs more than the work it shares.
 SINGLE_THREAD_WORK = 2**22
 
 

@@ -19,6 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from replab.data.base import DataError
+from replab.data.tokenizers import load_tokenizer
+from replab.methods.capabilities import TokenVectors
+from replab.run import load
 
 
 @dataclass
@@ -49,12 +52,9 @@ class WordVectors:
 
 def load_word_vectors(run_dir: str | Path) -> WordVectors:
     """A run's token vectors with its vocabulary (``RUN/tokenizer.json``), without the corpus."""
-    from replab.data.text import load_tokenizer
-    from replab.train.run import load
-
     tok = load_tokenizer(run_dir)
     run = load(run_dir, device="cpu")
-    if not hasattr(run.model, "token_vectors"):
+    if not isinstance(run.model, TokenVectors):
         raise DataError(f"{run_dir}: method {run.config.method} has no token vectors")
     vectors = run.model.token_vectors().float().cpu().numpy()
     words = [tok.id_to_token(i) for i in range(tok.vocab_size)]

@@ -1,40 +1,55 @@
-"""What every method is: an ``nn.Module`` with ``loss(batch, step)`` and ``encode(x)``.
+"""What every method is: an ``nn.Module`` with ``loss(batch, step)``, built for one kind of data.
 
-The training loop calls the module (``forward`` is ``loss``) so that DDP sees the forward pass,
-and the evaluation protocol only ever calls ``encode(x) -> [batch, dim]``. A model that learns no
-representation (a plain GAN) simply has no ``encode``, and the protocol refuses it. Methods with
-a decoder add ``decode``, ``reconstruct`` and ``sample``. A method publishes its optimiser
-settings in ``train_defaults`` and its hyper-parameters, with the paper's defaults, in a nested
-``Config`` dataclass.
+The training loop calls the module (``forward`` is ``loss``) so that DDP sees the forward pass.
+A method declares the data it takes (``accepts``, checked before anything is built) and, among
+its bases, the interfaces it offers (``methods.capabilities``: ``Encoder`` for a representation,
+``Decoder``, ``Sampler``, ``LatentKL``, ``TokenVectors``); the evaluation protocol reads only
+those. It publishes its optimiser settings in ``train_defaults`` and its hyper-parameters, with
+the paper's defaults, in a nested ``Config`` dataclass.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Callable
 from typing import ClassVar
 
 import torch
 from torch import nn
 
+from replab.config import ConfigError
 from replab.data.base import DataInfo
+from replab.methods.inputs import Requirement
+
+NoiseSource = Callable[[torch.Tensor], torch.Tensor]
 
 
 class Method(nn.Module):
     registry_name: ClassVar[str]
     Config: ClassVar[type]
+    accepts: ClassVar[Requirement]
     train_defaults: ClassVar[dict] = {}
     # The run's ``train.seed``, set by the training loop before the first step: a method that
     # draws its own randomness (augmentations) seeds it from (seed, step), so resuming is exact.
     seed: int = 0
     # True when the loss draws all its randomness through ``draw_normal``: then ``replab train
-    # --seeds`` can run many seeds of it in one batched step and replay each seed's own noise.
+    # --seeds`` can run many seeds of it in one batched step, each with its own noise.
     batched_seeds: ClassVar[bool] = False
-    _noise_source = None  # set only by the many-seeds trainer (``train.seeds``)
+    _noise: NoiseSource | None = None  # the noise of the forward pass running now, if given
 
     def __init__(self, cfg, info: DataInfo):
         super().__init__()
+        problem = type(self).data_problem(info, cfg)
+        if problem is not None:
+            raise ConfigError(f"data: {self.registry_name} {problem}")
         self.cfg = cfg
         self.info = info
+
+    @classmethod
+    def data_problem(cls, info: DataInfo, cfg) -> str | None:
+        """Why this method with settings ``cfg`` cannot train on data of this ``info`` (one
+        line), or None. The declared ``accepts``; methods whose settings narrow it extend this."""
+        return cls.accepts.problem(info)
 
     @abstractmethod
     def loss(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
@@ -56,16 +71,21 @@ class Method(nn.Module):
         return tuple(shape) == tuple(self.info.shape)
 
     def draw_normal(self, like: torch.Tensor) -> torch.Tensor:
-        """Standard normal noise shaped like ``like`` (the reparameterisation's epsilon).
-
-        In a single run this is ``torch.randn_like``; under ``--seeds`` it hands out the noise
-        the seed's own generator drew, so each seed gets what its single run would have."""
-        if self._noise_source is not None:
-            return self._noise_source(like)
+        """Standard normal noise shaped like ``like`` (the reparameterisation's epsilon):
+        ``torch.randn_like``, or what the ``noise`` given to this forward pass hands out (the
+        many-seeds trainer gives each seed the noise its single run would draw)."""
+        if self._noise is not None:
+            return self._noise(like)
         return torch.randn_like(like)
 
-    def forward(self, batch: dict[str, torch.Tensor], step: int = 0) -> dict[str, torch.Tensor]:
-        return self.loss(batch, step)
+    def forward(
+        self, batch: dict[str, torch.Tensor], step: int = 0, noise: NoiseSource | None = None
+    ) -> dict[str, torch.Tensor]:
+        previous, self._noise = self._noise, noise
+        try:
+            return self.loss(batch, step)
+        finally:
+            self._noise = previous
 
     @property
     def device(self) -> torch.device:

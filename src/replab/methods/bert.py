@@ -27,9 +27,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from replab.config import ConfigError, param
-from replab.data.text import check_token_ids
+from replab.config import param
+from replab.data.tokens import check_token_ids
 from replab.methods.base import Method
+from replab.methods.capabilities import Encoder, TokenVectors
+from replab.methods.inputs import Tokens
 from replab.nn.transformer import Transformer
 from replab.registry import register_method
 
@@ -100,16 +102,15 @@ def mask_tokens(ids: torch.Tensor, maskable: torch.Tensor, prob: float, mask_id:
 
 
 @register_method("bert", pillar="pretext")
-class BERT(Method):
+class BERT(Method, Encoder, TokenVectors):
     """BERT (Devlin et al., 2019): masked tokens + sentence order; representation = pooled."""
 
     Config = BERTConfig
+    accepts = Tokens()
     train_defaults = BERT_TRAIN_DEFAULTS
 
     def __init__(self, cfg, info):
         super().__init__(cfg, info)
-        if info.kind != "tokens" or not info.vocab_size:
-            raise ConfigError(f"data: bert needs token data (e.g. text:PATH), got {info.kind} data")
         v = info.vocab_size
         self.vocab = v
         self.cls_id, self.sep_id, self.mask_id = v, v + 1, v + 2

@@ -31,8 +31,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from replab.config import ConfigError, param
+from replab.config import param
 from replab.methods.base import Method
+from replab.methods.capabilities import Encoder
+from replab.methods.inputs import Audio, Images
 from replab.nn.backbones import BACKBONES, make_backbone
 from replab.nn.losses import InfoNCELoss, draw_negatives
 from replab.nn.views import step_generator
@@ -114,26 +116,34 @@ class CPCConfig:
 
 
 @register_method("cpc", pillar="contrastive")
-class CPC(Method):
+class CPC(Method, Encoder):
     """CPC on raw audio (van den Oord et al. 2018): predict future latents against negatives."""
 
     Config = CPCConfig
+    accepts = Audio()
     train_defaults = CPC_TRAIN_DEFAULTS
+
+    @classmethod
+    def data_problem(cls, info, cfg):
+        """Audio long enough for the crop and the prediction steps the settings ask for."""
+        problem = super().data_problem(info, cfg)
+        if problem is not None:
+            return problem
+        samples = info.shape[1]
+        if cfg.crop > samples:
+            return f"gets {samples} samples per input, fewer than model.crop={cfg.crop}"
+        window = cfg.crop or samples
+        frames = conv_output_length(window)
+        if frames <= cfg.prediction_steps:
+            return (
+                f"gets {window} samples, {frames} latents (one per 160): too few to predict "
+                f"model.prediction_steps={cfg.prediction_steps} ahead; use longer inputs"
+            )
+        return None
 
     def __init__(self, cfg, info):
         super().__init__(cfg, info)
         shape = tuple(info.shape)
-        if info.kind != "audio" or len(shape) != 2:
-            raise ConfigError(f"cpc needs audio [channels, samples], got {info.kind} {shape}")
-        window = cfg.crop or shape[1]
-        if cfg.crop > shape[1]:
-            raise ConfigError(f"model.crop: {cfg.crop} samples, but the inputs have {shape[1]}")
-        frames = conv_output_length(window)
-        if frames <= cfg.prediction_steps:
-            raise ConfigError(
-                f"model.prediction_steps: {window} samples give {frames} latents (one per 160), "
-                f"too few to predict {cfg.prediction_steps} steps ahead; use longer inputs"
-            )
         self.encoder = AudioEncoder(shape[0], cfg.channels)
         self.context = nn.GRU(cfg.channels, cfg.context_dim, batch_first=True)
         self.predictors = nn.ModuleList(
@@ -248,29 +258,38 @@ class CPCImageConfig:
     negatives: str = param("batch", choices=list(NEGATIVES), help="where negatives come from")
     num_negatives: int = param(128, min=1, help="negatives per prediction")
 
+    def check(self):
+        if self.prediction_steps >= self.grid:
+            raise ValueError(
+                f"prediction_steps: {self.prediction_steps} rows below, but the grid has only "
+                f"{self.grid} rows"
+            )
+
 
 @register_method("cpc_image", pillar="contrastive")
-class CPCImage(Method):
+class CPCImage(Method, Encoder):
     """CPC on images (van den Oord et al. 2018): predict the patch latents of the rows below."""
 
     Config = CPCImageConfig
+    accepts = Images(square=True)
     # The paper trains with Adam, lr 2e-4 (its audio setting; the image one is not given).
     train_defaults = {**CPC_TRAIN_DEFAULTS, "batch_size": 32}
+
+    @classmethod
+    def data_problem(cls, info, cfg):
+        """Square images that the grid of patches tiles exactly."""
+        problem = super().data_problem(info, cfg)
+        if problem is None:
+            try:
+                patch_grid(info.shape[1], cfg.grid, cfg.patch)
+            except ValueError as e:
+                return f"cannot cut its images into the model.grid: {e}"
+        return problem
 
     def __init__(self, cfg, info):
         super().__init__(cfg, info)
         shape = tuple(info.shape)
-        if info.kind != "image" or len(shape) != 3 or shape[1] != shape[2]:
-            raise ConfigError(f"cpc_image needs square images [C, S, S], got {info.kind} {shape}")
-        try:
-            self.patch, self.stride = patch_grid(shape[1], cfg.grid, cfg.patch)
-        except ValueError as e:
-            raise ConfigError(f"model.grid: {e}") from None
-        if cfg.prediction_steps >= cfg.grid:
-            raise ConfigError(
-                f"model.prediction_steps: {cfg.prediction_steps} rows below, but the grid has "
-                f"only {cfg.grid} rows"
-            )
+        self.patch, self.stride = patch_grid(shape[1], cfg.grid, cfg.patch)
         self.backbone = make_backbone(cfg.backbone, (shape[0], self.patch, self.patch))
         dim = self.backbone.out_dim
         self.context = RowContext(dim, cfg.context_layers)

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from replab.config import param
-from replab.methods.vae import GaussianVAE, VAEConfig, kl_per_latent
+from replab.methods.vae import GaussianVAE, VAEConfig
 from replab.registry import register_method
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -97,22 +97,10 @@ class _PenalisedVAE(GaussianVAE):
     def penalty(self, mean, logvar, z) -> dict[str, torch.Tensor]:
         """``{"penalty": scalar, ...}``: the extra term added to the ELBO, and what it logs."""
 
-    def loss(self, batch, step):
-        x = batch["x"]
-        mean, logvar = self.posterior(x)
-        z = mean + self.draw_normal(mean) * (0.5 * logvar).exp()
-        recon = self.reconstruction_loss(self.decoder(z), x).mean()
-        kl = kl_per_latent(mean, logvar).sum(1).mean()
+    def objective(self, recon, kl, mean, logvar, z, step):
         logs = self.penalty(mean, logvar, z)
         penalty = logs.pop("penalty")
-        return {
-            "loss": recon + kl + penalty,
-            "recon": recon,
-            "kl": kl,
-            "elbo": -(recon + kl),
-            "penalty": penalty,
-            **logs,
-        }
+        return {"loss": recon + kl + penalty, "penalty": penalty, **logs}
 
 
 # ----------------------------------------------------------------------------------------------

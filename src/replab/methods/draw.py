@@ -26,11 +26,9 @@ LSTMs but take 10 steps of 10 latents, so that the representation (100 numbers) 
 probes and disentanglement metrics; set ``steps=64 latent_dim=100`` for the paper's.
 
 Attention is off by default (the paper's "DRAW without attention", its table 2), because on
-what a CPU trains in minutes it is the variant that learns first: on 64x64 sprites without
-attention the reconstruction term fell to 147 nats (KL 20) in 400 steps (about 250 s); with
-attention (2x2 read, 5x5 write) it stayed at 745-767, about what the mean image gives, until
-step 1,250 while the glimpses learned to find the small object, then fell to 264 (KL 26) by
-step 2,000 (625 s). On 8x8 digits, 1,000 steps: ELBO -23.8 without, -26.5 with. Pass
+what a CPU trains in minutes it is the variant that learns first: with attention the glimpses
+must first learn to find a small object, and until they do the reconstruction stays about what
+the mean image gives (the README's "what to expect" has the measured runs). Pass
 ``attention=true`` for the paper's attentive model, and train it longer.
 """
 
@@ -43,8 +41,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from replab.config import ConfigError, param
+from replab.config import param
 from replab.methods.base import Method
+from replab.methods.capabilities import Decoder, Encoder, LatentKL, Sampler
+from replab.methods.inputs import Images
 from replab.methods.vae import kl_per_latent
 from replab.registry import register_method
 
@@ -80,10 +80,11 @@ def filterbanks(params: torch.Tensor, n: int, height: int, width: int):
 
 
 @register_method("draw", pillar="generative")
-class DRAW(Method):
+class DRAW(Method, Encoder, Decoder, Sampler, LatentKL):
     """DRAW (Gregor et al. 2015): recurrent VAE with differentiable attention."""
 
     Config = DRAWConfig
+    accepts = Images()
     # The paper does not list its optimiser settings; these are replab's: Adam 1e-3 with the
     # gradient norm clipped at 10, as recurrent VAEs commonly train.
     train_defaults = {
@@ -96,8 +97,6 @@ class DRAW(Method):
 
     def __init__(self, cfg, info):
         super().__init__(cfg, info)
-        if info.kind != "image" or len(info.shape) != 3:
-            raise ConfigError(f"draw needs images [C, H, W], got {info.kind} of shape {info.shape}")
         c, h, w = info.shape
         self.pixels = c * h * w
         read_dim = 2 * c * cfg.read_n**2 if cfg.attention else 2 * self.pixels
@@ -114,8 +113,7 @@ class DRAW(Method):
         """h_dec -> the 5 attention numbers, starting as a grid over the whole image whose
         filters are as wide as half their stride (sigma = delta / 2), rather than sigma = 1 at
         PyTorch's default init: on 64x64 sprites a 2x2 read with sigma = 1 sees only the four
-        corner pixels, and training collapsed the posterior (KL 0.007 nats after 1,000 steps;
-        with this start, 3.2 nats and a reconstruction term of 758 against 796 after 400)."""
+        corner pixels, and the posterior collapses before the glimpses can learn to move."""
         layer = nn.Linear(self.cfg.hidden, 5)
         delta = (size - 1) / (n - 1)
         with torch.no_grad():

@@ -27,8 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from replab.config import ConfigError, param
+from replab.config import param
 from replab.methods.base import Method
+from replab.methods.capabilities import Encoder
+from replab.methods.inputs import Clips
 from replab.nn.backbones import BACKBONES, make_backbone
 from replab.nn.views import step_generator
 from replab.registry import register_method
@@ -98,10 +100,11 @@ def temporal_pool(features: torch.Tensor) -> torch.Tensor:
 
 
 @register_method("frame_order", pillar="pretext")
-class FrameOrder(Method):
+class FrameOrder(Method, Encoder):
     """Shuffle and Learn (Misra et al. 2016): verify the temporal order of frame tuples."""
 
     Config = FrameOrderConfig
+    accepts = Clips(min_frames=TUPLE_FRAMES)
     # Misra et al. train with SGD on batches of 128 tuples: 16 clips x 8 tuples here. replab
     # uses Adam (lr 1e-3), which needs no step schedule tuned to the run's length.
     train_defaults = {"optimizer": "adam", "lr": 1e-3, "batch_size": 16, "grad_clip": 0.0}
@@ -109,10 +112,6 @@ class FrameOrder(Method):
     def __init__(self, cfg, info):
         super().__init__(cfg, info)
         shape = tuple(info.shape)
-        if info.kind != "video" or len(shape) != 4:
-            raise ConfigError(f"frame_order needs clips [T, C, H, W], got {info.kind} {shape}")
-        if shape[0] < TUPLE_FRAMES:
-            raise ConfigError(f"frame_order needs clips of >= 5 frames, got {shape[0]}")
         self.frame_shape = shape[1:]
         self.backbone = make_backbone(cfg.backbone, self.frame_shape)
         d = self.backbone.out_dim

@@ -18,9 +18,8 @@ E's output is batch-normalised without affine parameters (``latent_norm``, repla
 fresh E maps every x to nearly the same z, and with the batch's mean and variance pinned to the
 prior's the discriminator cannot win on those moments, only on how z goes with x, which is what
 teaches E to encode. The MLP E and G have DCGAN's batch-normalised ReLU hidden layers
-(``batch_norm``; the conv ones are the foundation's pair, without). On digits after 800 steps, a
-10%-label logistic probe of E(x) read 0.878 with neither, 0.917 with ``latent_norm``, 0.950
-with both, and 0.883 for a random E.
+(``batch_norm``; the conv ones are the foundation's pair, without). Each of the two lifts the
+few-label probe of E(x) above a random E's on digits (the README's "what to expect").
 
 Mode collapse is watched every step: ``diversity`` is the mean pairwise distance of a batch of
 G's samples over that of the real batch (about 1 for a healthy generator, near 0 when G maps
@@ -42,7 +41,15 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from replab.config import ConfigError, param
 from replab.methods.base import Method
-from replab.nn.conv import DSPRITES_CHANNELS, conv_sizes, make_encoder_decoder
+from replab.methods.capabilities import Decoder, Encoder, Sampler
+from replab.methods.inputs import Images
+from replab.nn.conv import (
+    DSPRITES_CHANNELS,
+    architecture_problem,
+    conv_sizes,
+    make_encoder_decoder,
+    pick_architecture,
+)
 from replab.registry import register_method
 
 COLLAPSE_THRESHOLD = 0.1  # diversity below this: the generator has collapsed
@@ -160,8 +167,10 @@ def _bn_mlp(sizes, flatten: bool = False) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class AdversarialBase(Method):
+class AdversarialBase(Method, Sampler):
     """Shared: the generator G (z ~ N(0, I) -> image in [0, 1]) and the two optimisers."""
+
+    accepts = Images()
 
     # DCGAN's Adam settings (Radford et al.), which Donahue et al. use: lr 2e-4, beta1 0.5
     train_defaults = {
@@ -174,17 +183,14 @@ class AdversarialBase(Method):
     }
     group_train_overrides = {"discriminator": {"betas": [0.5, 0.999], "weight_decay": 0.0}}
 
+    @classmethod
+    def data_problem(cls, info, cfg):
+        return super().data_problem(info, cfg) or architecture_problem(cfg.architecture, info.shape)
+
     def __init__(self, cfg: GANConfig, info):
         super().__init__(cfg, info)
         shape = tuple(info.shape)
-        if info.kind != "image" or len(shape) != 3:
-            raise ConfigError(
-                f"{self.registry_name} needs image inputs [C, H, W], got {info.kind} {shape}"
-            )
-        arch = cfg.architecture
-        if arch == "auto":
-            arch = "conv" if min(shape[1:]) >= 16 else "mlp"
-        self.arch = arch
+        arch = self.arch = pick_architecture(cfg.architecture, shape)
         # the foundation's conv or MLP pair: the encoder's features (kept by BiGAN only) and G,
         # whose output is logits; built by both methods so that G starts the same for a seed
         if arch == "mlp" and cfg.batch_norm:
@@ -237,7 +243,7 @@ class AdversarialBase(Method):
 
 
 @register_method("bigan", pillar="generative")
-class BiGAN(AdversarialBase):
+class BiGAN(AdversarialBase, Encoder, Decoder):
     """BiGAN (Donahue et al.): inference learned adversarially from joint (x, z) pairs."""
 
     Config = BiGANConfig

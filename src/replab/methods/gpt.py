@@ -18,9 +18,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from replab.config import ConfigError, param
-from replab.data.text import check_token_ids
+from replab.config import param
+from replab.data.tokens import check_token_ids
 from replab.methods.base import Method
+from replab.methods.capabilities import Encoder, TokenVectors
+from replab.methods.inputs import Tokens
 from replab.nn.transformer import Transformer
 from replab.registry import register_method
 
@@ -61,16 +63,15 @@ def token_nll(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor
 
 
 @register_method("gpt", pillar="generative")
-class GPT(Method):
+class GPT(Method, Encoder, TokenVectors):
     """GPT (Radford et al., 2018): causal transformer LM; representation = mean hidden state."""
 
     Config = GPTConfig
+    accepts = Tokens()
     train_defaults = GPT_TRAIN_DEFAULTS
 
     def __init__(self, cfg, info):
         super().__init__(cfg, info)
-        if info.kind != "tokens" or not info.vocab_size:
-            raise ConfigError(f"data: gpt needs token data (e.g. text:PATH), got {info.kind} data")
         self.context = int(info.shape[0])
         self.transformer = Transformer(
             info.vocab_size,

@@ -1,7 +1,8 @@
 """Gaussian VAEs with disentanglement_lib's architecture: VAE, beta-VAE and the annealed VAE.
 
-ELBO = E_q[log p(x|z)] - KL(q(z|x) || N(0, I)); the models differ only in how the KL term is
-weighted (``regularizer``):
+ELBO = E_q[log p(x|z)] - KL(q(z|x) || N(0, I)); the models differ only in the objective they
+build from the reconstruction and KL terms (``objective``, the one hook every VAE here and in
+``disentangling_vae`` overrides):
 
 - ``vae`` (Kingma and Welling, 2014): recon + KL.
 - ``beta_vae`` (Higgins et al., 2017): recon + beta * KL, beta > 1 pressing for disentangling.
@@ -22,7 +23,9 @@ from torch import nn
 
 from replab.config import param
 from replab.methods.base import Method
-from replab.nn.conv import make_encoder_decoder
+from replab.methods.capabilities import Decoder, Encoder, LatentKL, Sampler
+from replab.methods.inputs import Images
+from replab.nn.conv import architecture_problem, make_encoder_decoder
 from replab.registry import register_method
 
 # disentanglement_lib: Adam(1e-4, beta1 0.9, beta2 0.999, eps 1e-8), batch 64, constant lr,
@@ -48,11 +51,16 @@ def kl_per_latent(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mean.pow(2) + logvar.exp() - logvar - 1.0)
 
 
-class GaussianVAE(Method):
+class GaussianVAE(Method, Encoder, Decoder, Sampler, LatentKL):
     """Shared model: encoder -> (mean, logvar), reparameterised sample, decoder -> logits."""
 
+    accepts = Images()
     train_defaults = VAE_TRAIN_DEFAULTS
     batched_seeds = True
+
+    @classmethod
+    def data_problem(cls, info, cfg):
+        return super().data_problem(info, cfg) or architecture_problem(cfg.architecture, info.shape)
 
     def __init__(self, cfg, info):
         super().__init__(cfg, info)
@@ -74,8 +82,11 @@ class GaussianVAE(Method):
             nll = 0.5 * (torch.sigmoid(logits) - x).pow(2)
         return nll.flatten(1).sum(1)
 
-    def regularizer(self, kl: torch.Tensor, step: int) -> torch.Tensor:
-        return kl
+    def objective(self, recon, kl, mean, logvar, z, step: int) -> dict[str, torch.Tensor]:
+        """``{"loss": ..., logged terms}`` from the batch means of -log p(x|z) (``recon``) and
+        KL(q(z|x) || p(z)) (``kl``), the posterior and its sample: the ELBO's negative here;
+        each variant weighs or adds to it."""
+        return {"loss": recon + kl}
 
     def loss(self, batch, step):
         x = batch["x"]
@@ -83,21 +94,14 @@ class GaussianVAE(Method):
         z = mean + self.draw_normal(mean) * (0.5 * logvar).exp()
         recon = self.reconstruction_loss(self.decoder(z), x).mean()
         kl = kl_per_latent(mean, logvar).sum(1).mean()
-        return {
-            "loss": recon + self.regularizer(kl, step),
-            "recon": recon,
-            "kl": kl,
-            "elbo": -(recon + kl),
-        }
+        terms = self.objective(recon, kl, mean, logvar, z, step)
+        return {"loss": terms.pop("loss"), "recon": recon, "kl": kl, "elbo": -(recon + kl), **terms}
 
     def encode(self, x):
         return self.posterior(x)[0]
 
     def decode(self, z):
         return torch.sigmoid(self.decoder(z))
-
-    def reconstruct(self, x):
-        return self.decode(self.encode(x))
 
     def sample(self, n: int):
         return self.decode(torch.randn(n, self.cfg.latent_dim, device=self.device))
@@ -126,8 +130,8 @@ class BetaVAE(GaussianVAE):
 
     Config = BetaVAEConfig
 
-    def regularizer(self, kl, step):
-        return self.cfg.beta * kl
+    def objective(self, recon, kl, mean, logvar, z, step):
+        return {"loss": recon + self.cfg.beta * kl}
 
 
 @dataclass
@@ -146,5 +150,5 @@ class AnnealedVAE(GaussianVAE):
     def capacity(self, step: int) -> float:
         return min(self.cfg.c_max, self.cfg.c_max * step / self.cfg.iteration_threshold)
 
-    def regularizer(self, kl, step):
-        return self.cfg.gamma * (kl - self.capacity(step)).abs()
+    def objective(self, recon, kl, mean, logvar, z, step):
+        return {"loss": recon + self.cfg.gamma * (kl - self.capacity(step)).abs()}

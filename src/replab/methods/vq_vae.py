@@ -27,8 +27,10 @@ import torch.distributed as tdist
 import torch.nn.functional as F
 from torch import nn
 
-from replab.config import ConfigError, param
+from replab.config import param
 from replab.methods.base import Method
+from replab.methods.capabilities import Decoder, Encoder
+from replab.methods.inputs import Images
 from replab.registry import register_method
 
 
@@ -245,10 +247,11 @@ def bits_per_value(x: torch.Tensor) -> int:
 
 
 @register_method("vq_vae", pillar="generative")
-class VQVAE(Method):
+class VQVAE(Method, Encoder, Decoder):
     """VQ-VAE (van den Oord et al.): a grid of discrete codes, straight-through gradients."""
 
     Config = VQVAEConfig
+    accepts = Images()
     # the paper: Adam, learning rate 2e-4, batch size 128
     train_defaults = {
         "optimizer": "adam",
@@ -258,16 +261,21 @@ class VQVAE(Method):
         "grad_clip": 0.0,
     }
 
+    @classmethod
+    def data_problem(cls, info, cfg):
+        """Images with room for ``downsample`` stride-2 layers."""
+        problem = super().data_problem(info, cfg)
+        if problem is None and min(info.shape[1:]) < 2**cfg.downsample:
+            h, w = info.shape[1:]
+            return (
+                f"needs images of at least {2**cfg.downsample} pixels for model.downsample="
+                f"{cfg.downsample} stride-2 layers, got {h}x{w}"
+            )
+        return problem
+
     def __init__(self, cfg: VQVAEConfig, info):
         super().__init__(cfg, info)
         shape = tuple(info.shape)
-        if info.kind != "image" or len(shape) != 3:
-            raise ConfigError(f"vq_vae needs image inputs [C, H, W], got {info.kind} {shape}")
-        if min(shape[1:]) < 2**cfg.downsample:
-            raise ConfigError(
-                f"model.downsample: {cfg.downsample} stride-2 layers need inputs of at least "
-                f"{2**cfg.downsample} pixels, got {shape[1]}x{shape[2]}"
-            )
         self.encoder = VQEncoder(shape, cfg)
         self.decoder = VQDecoder(shape, cfg)
         self.quantizer = VectorQuantizer(

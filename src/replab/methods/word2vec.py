@@ -17,7 +17,7 @@ vectors (what ``encode`` and the word queries use), u the output ones.
 
 Optimiser: word2vec.c runs plain SGD one pair at a time (lr 0.025 decaying linearly to
 0.0001 of itself). A batch of thousands of pairs updates a frequent word's vectors hundreds of
-times at once, and summed SGD at that rate diverges (measured: NaN within 100 steps); Adam on
+times at once, and summed SGD at that rate diverges (the loss turns NaN); Adam on
 the mean loss (lr 0.01, linear decay, the same 1e-4 floor) adapts the step per coordinate and
 trains stably. ``reduction=sum sparse=true train.optimizer=sgd`` gives word2vec's own update for
 small batches.
@@ -31,9 +31,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from replab.config import ConfigError, param
-from replab.data.text import check_token_ids
+from replab.config import param
+from replab.data.tokens import check_token_ids
 from replab.methods.base import Method
+from replab.methods.capabilities import Encoder, TokenVectors
+from replab.methods.inputs import Tokens
 from replab.registry import register_method
 
 PAD = 0
@@ -128,20 +130,15 @@ def cbow_windows(x: torch.Tensor, reach: torch.Tensor, window: int):
 
 
 @register_method("word2vec", pillar="contrastive")
-class Word2Vec(Method):
+class Word2Vec(Method, Encoder, TokenVectors):
     """word2vec (Mikolov et al., 2013): skip-gram/CBOW with negative sampling."""
 
     Config = Word2VecConfig
+    accepts = Tokens(counts=True)
     train_defaults = WORD2VEC_TRAIN_DEFAULTS
 
     def __init__(self, cfg, info):
         super().__init__(cfg, info)
-        if info.kind != "tokens" or not info.vocab_size:
-            raise ConfigError(
-                f"data: word2vec needs token data (e.g. text:PATH), got {info.kind} data"
-            )
-        if info.token_counts is None or sum(info.token_counts[1:]) == 0:
-            raise ConfigError("data: word2vec needs the token counts of its data set")
         v = info.vocab_size
         counts = torch.tensor(info.token_counts, dtype=torch.double)
         counts[PAD] = 0

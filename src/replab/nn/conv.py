@@ -107,12 +107,30 @@ class MLPDecoder(nn.Module):
         return self.net(z).view(-1, *self.out_shape)
 
 
+def pick_architecture(kind: str, shape) -> str:
+    """``auto`` is the conv pair from 16x16 up (it needs at least one stride-2 layer of room)
+    and the MLP pair below; ``conv`` and ``mlp`` are taken as given."""
+    if kind == "auto":
+        return "conv" if min(shape[1:]) >= 16 else "mlp"
+    return kind
+
+
+def architecture_problem(kind: str, shape) -> str | None:
+    """Why the ``kind`` pair cannot be built for images of ``shape``, or None: the conv pair
+    needs square images (the MLP pair takes any)."""
+    if pick_architecture(kind, shape) == "conv" and shape[1] != shape[2]:
+        return (
+            f"needs square images for its conv encoder, got {shape[1]}x{shape[2]}; "
+            "set model.architecture=mlp"
+        )
+    return None
+
+
 def make_encoder_decoder(kind: str, shape, latent_dim: int, mlp_hidden=(1200, 1200)):
-    """('auto'|'conv'|'mlp', input shape) -> (encoder, decoder). auto: conv from 16x16 up."""
+    """('auto'|'conv'|'mlp', input shape) -> (encoder, decoder); see ``pick_architecture``."""
     if len(shape) != 3:
         raise ValueError(f"image methods need [C, H, W] inputs, got shape {tuple(shape)}")
-    if kind == "auto":
-        kind = "conv" if min(shape[1:]) >= 16 else "mlp"
+    kind = pick_architecture(kind, shape)
     if kind == "conv":
         enc = ConvEncoder(shape)
         return enc, ConvDecoder(latent_dim, enc, shape[0])

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from replab.train import distributed as dist
+from replab import distributed as dist
 
 
 class NTXentLoss(nn.Module):

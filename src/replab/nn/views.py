@@ -21,21 +21,15 @@ kernel is 10% of the image side as in the paper, at least 3 pixels.
 Departures from torchvision's ``ColorJitter``, for speed: the four jitter operations run in a fixed
 order (torchvision shuffles it per call), the hue is rotated about the grey axis in YIQ space (as
 NVIDIA DALI does) rather than shifted in HSV, and with grayscale they compose into one 3x3 matrix
-per image, clamped to [0, 1] once at the end rather than after each operation. A first version with
-an exact HSV round trip spent 583 of its 671 ms per 512-image batch in the hue alone (2 threads).
+per image, clamped to [0, 1] once at the end rather than after each operation: an exact HSV round
+trip made the hue alone most of the cost of a view.
 
-Why hand-written rather than kornia (the issue prefers a library): measured on this project's CPU
-(2 cores shared with other jobs, load average about 16, so absolute times are inflated and noisy;
-the two alternate, median of 5), one view of a batch of 512 3x32x32 images with SimCLR's CIFAR
-recipe (crop 0.08-1, flip, jitter 0.4/0.4/0.4/0.1 at p 0.8, grayscale 0.2): kornia 0.9.0's
-``AugmentationSequential`` 1178 ms, this module 140 ms (8.4x) with one thread; 3572 vs 404 ms
-(8.8x) with two. Adding a 3x3 Gaussian blur at p 0.5: 1490 vs 295 ms (5.0x) and 3853 vs 676 ms
-(5.7x). (``OMP_NUM_THREADS=1 python benchmarks/bench_simclr.py --skip-loop --skip-plain
---compare-kornia`` with kornia on the path.) Kornia also draws from the global torch RNG (no
-generator argument), so per-step reproducibility would need ``fork_rng`` around every call, and
-its per-operation parameter dicts make the global-batch sharding above awkward. kornia (7 MB with
-kornia-rs, needs only torch) is therefore not a dependency; the benchmark compares against it
-only where it is installed.
+Why hand-written rather than kornia: batched as here, the views cost a fraction of what kornia's
+``AugmentationSequential`` takes on a CPU (``bench_simclr --compare-kornia`` times both where
+kornia is installed; the benchmark document quotes it). Kornia also draws from the global torch
+RNG (no generator argument), so per-step reproducibility would need ``fork_rng`` around every
+call, and its per-operation parameter dicts make the global-batch sharding above awkward. So
+kornia is not a dependency.
 """
 
 from __future__ import annotations

@@ -1,0 +1,26 @@
+"""What the throughput benchmarks share: a short run whose rate is read over its warm half."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def timed_overrides(steps: int, batch_size: int | None = None, **more) -> dict:
+    """Settings for a timed run: two log lines (the second covers the warm half of the steps)
+    and no checkpoint until the end."""
+    overrides = {
+        "train.steps": steps,
+        "train.log_every": max(1, steps // 2),
+        "train.checkpoint_every": 10 * steps,
+        **more,
+    }
+    if batch_size is not None:
+        overrides["train.batch_size"] = batch_size
+    return overrides
+
+
+def warm_rate(run_dir: Path) -> float:
+    """Samples/s of a run's last logged window: the second half of a ``timed_overrides`` run."""
+    last = (Path(run_dir) / "metrics.jsonl").read_text().strip().splitlines()[-1]
+    return json.loads(last)["samples_per_s"]

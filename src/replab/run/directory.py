@@ -1,0 +1,145 @@
+"""A run directory and the trained model in it: ``replab.load(run_dir).encode(x)``.
+
+Layout: ``config.yaml`` (resolved config), ``data.json`` (the input shape the model was built
+for, so loading needs no data), ``model.safetensors`` (final weights), ``checkpoint/``
+(resumable state), ``metrics.jsonl``, ``eval.json``, ``figures/``, ``report.html``. Everything
+that reads or writes one of these files by name lives here and in ``run.checkpoints``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from replab.config import ConfigError, RunConfig, load_yaml
+from replab.data.base import DataInfo, Dataset
+from replab.files import atomic_write_json
+from replab.methods import configure, method_class
+from replab.methods.capabilities import Encoder, encode_in_batches, model_encoder, slices
+from replab.run.checkpoints import checkpoint_dirs, load_tensors
+
+
+def pick_device(name: str) -> torch.device:
+    """'auto' picks CUDA, then Apple's MPS, then the CPU; an unavailable choice is refused."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(
+            f"train.device: {name!r} is not valid; use auto, cpu, cuda or mps"
+        ) from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device: cuda was asked for but no CUDA device is available")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("train.device: mps was asked for but MPS is not available")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"train.device: {name!r} is not valid; use auto, cpu, cuda or mps")
+    return dev
+
+
+def build_model(cfg: RunConfig, info: DataInfo):
+    """The method's model for data of ``info``, freshly initialised (from torch's global RNG)."""
+    return method_class(cfg.method)(cfg.model, info)
+
+
+def save_data_info(run_dir: Path, info: DataInfo) -> None:
+    atomic_write_json(Path(run_dir) / "data.json", dataclasses.asdict(info))
+
+
+def prepare_run_dir(out: Path, resume: bool) -> None:
+    """Refuse to write a new run over anything (``resume`` needs a run directory instead)."""
+    if resume:
+        if not (out / "config.yaml").is_file():
+            raise ConfigError(f"cannot resume: {out} is not a run directory (no config.yaml)")
+        return
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(
+            f"{out} already exists and is not empty; pass --resume to continue that run "
+            "or choose another --out"
+        )
+
+
+def write_run_files(out: Path, cfg: RunConfig, data: Dataset) -> None:
+    """What a new run directory holds before training: config, input shape, data artifacts."""
+    cfg.save(out / "config.yaml")
+    save_data_info(out, data.info)
+    data.save_artifacts(out)
+
+
+def read_config(run_dir: Path) -> RunConfig:
+    """A run's saved config.yaml, validated again (no defaults re-applied)."""
+    return configure(file_values=load_yaml(Path(run_dir) / "config.yaml"))
+
+
+def read_data_info(run_dir: Path) -> DataInfo:
+    d = json.loads((Path(run_dir) / "data.json").read_text())
+    d["shape"] = tuple(d["shape"])
+    return DataInfo(**d)
+
+
+class Run:
+    """A trained (or training) model with its config and directory."""
+
+    def __init__(self, run_dir: Path, config: RunConfig, model: torch.nn.Module):
+        self.dir = Path(run_dir)
+        self.config = config
+        self.model = model
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def has_encoder(self) -> bool:
+        """Whether the model learns a representation (a plain GAN does not)."""
+        return isinstance(self.model, Encoder)
+
+    def encode(self, x, batch_size: int = 1024) -> torch.Tensor:
+        """Representation of ``x`` (tensor or array, [n, ...]), in eval mode, batched."""
+        x = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x)
+        codes = encode_in_batches(model_encoder(self.model), slices(x, batch_size))
+        return torch.from_numpy(codes)
+
+    def embed(self, data: Dataset, batch_size: int = 1024) -> np.ndarray:
+        """Representation of every example of a data set, [len(data), dim] float32."""
+        batches = (
+            data.get_batch(np.arange(i, min(i + batch_size, len(data))))["x"]
+            for i in range(0, len(data), batch_size)
+        )
+        return encode_in_batches(model_encoder(self.model), batches)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.dir)!r}, method={self.config.method!r}, data={self.config.data!r})"
+
+
+def load(run_dir: str | Path, device: str = "auto", checkpoint: bool = False) -> Run:
+    """Load a run's final weights (or, with ``checkpoint=True``, its latest checkpoint)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run directory (no config.yaml)")
+    cfg = read_config(run_dir)
+    info = read_data_info(run_dir)
+    model = build_model(cfg, info)
+    if checkpoint:
+        ckpts = checkpoint_dirs(run_dir / "checkpoint")
+        if not ckpts:
+            raise FileNotFoundError(f"{run_dir} has no checkpoint")
+        weights = ckpts[-1] / "model.safetensors"
+    else:
+        weights = run_dir / "model.safetensors"
+        if not weights.is_file():
+            raise FileNotFoundError(
+                f"{run_dir} has no model.safetensors (training unfinished? try checkpoint=True)"
+            )
+    model.load_state_dict(load_tensors(weights))
+    model.to(pick_device(device)).eval()
+    return Run(run_dir, cfg, model)

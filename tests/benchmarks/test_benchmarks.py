@@ -1,0 +1,71 @@
+"""The benchmarks ship in the package, and their document is generated from their results."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from replab import benchmarks
+from replab.cli import app
+
+TRAIN = {
+    "benchmark": "train",
+    "method": "beta_vae",
+    "data": "sprites",
+    "batch_size": 64,
+    "device": "cpu",
+    "threads": 2,
+    "replab_samples_per_s": 700.0,
+    "plain_pytorch_samples_per_s": 800.0,
+    "ratio": 0.875,
+    "replab_bf16_samples_per_s": 1400.0,
+    "replab_bf16_default_layout_samples_per_s": 1000.0,
+}
+SEEDS = {
+    "benchmark": "seeds",
+    "method": "beta_vae",
+    "data": "sprites",
+    "batch_size": 64,
+    "device": "cpu",
+    "threads": 2,
+    "seeds": 4,
+    "one_seed_samples_per_s": 800.0,
+    "all_seeds_samples_per_s": 880.0,
+    "speedup": 1.1,
+}
+
+
+def test_the_packaged_benchmarks_are_found_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    found = benchmarks.discover()
+    assert {"train", "seeds", "methods", "word2vec", "cpc", "simclr", "data"} <= set(found)
+    assert all(found.values())  # each says what it measures
+
+
+def test_the_document_quotes_each_result_as_its_benchmark_reads_it(tmp_path):
+    results = tmp_path / "cpu.json"
+    machine = {"date": "2026-12-04", "cpu": "Test CPU", "cores": 2, "threads": 2}
+    extra = {"other": {"x": 1}}
+    results.write_text(
+        json.dumps({"machine": machine, "results": {"train": TRAIN, "seeds": SEEDS, **extra}})
+    )
+    text = benchmarks.document([results])
+    assert "## cpu.json" in text and "Test CPU, 2 cores" in text
+    assert "| train: beta_vae on sprites, batch 64, cpu | 700 samples/s; bf16 1,400" in text
+    assert "plain PyTorch loop 800 (replab 0.88x)" in text
+    assert "| seeds: 4 beta_vae seeds at once on sprites, cpu | 880 samples/s in all |" in text
+    assert '| other | {"x": 1} |' in text  # a benchmark this package does not know: as it is
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="bad.json: not a `replab bench --json` result file"):
+        benchmarks.document([tmp_path / "bad.json"])
+
+
+def test_bench_doc_through_the_cli(tmp_path):
+    results = tmp_path / "r.json"
+    results.write_text(json.dumps({"machine": {}, "results": {"seeds": SEEDS}}))
+    out = tmp_path / "BENCHMARKS.md"
+    ok = CliRunner().invoke(app, ["bench-doc", str(results), "--out", str(out)])
+    assert ok.exit_code == 0, ok.stderr
+    assert out.read_text().startswith("# replab benchmarks")
+    bad = CliRunner().invoke(app, ["bench-doc", str(tmp_path / "nope.json"), "--out", str(out)])
+    assert bad.exit_code == 2 and "nope.json" in bad.stderr
