@@ -3,6 +3,8 @@
 import json
 
 import pytest
+import yaml
+from rounding import assert_equal_up_to_summation_order
 from typer.testing import CliRunner
 
 from replab.cli import app
@@ -51,18 +53,22 @@ def _single_run(root, data, overrides, seed):
 
 
 def _assert_same_run(ours, single, exact):
-    """Final weights, logged values and config of two run directories agree. vmap's batched
-    convolutions sum in another order: equal up to float32 rounding, which a few Adam steps
-    (lr 1e-4) leave far below one step's size; seed after seed, bit for bit."""
-    diff = _max_diff(
-        load_tensors(ours / "model.safetensors"), load_tensors(single / "model.safetensors")
-    )
-    assert diff == 0.0 if exact else diff < 2e-5
+    """Final weights, logged values and config of two run directories agree: seed after seed
+    bit for bit; with vmap, whose batched convolutions sum in another order, up to the bound of
+    training/rounding.py. Logged values are batch means of the same sums, computed from weights
+    whose few far-moved coordinates are those of about zero gradient, which the loss barely
+    sees: 1e-4 relative is about a hundred times float32's rounding of such sums."""
+    a, b = load_tensors(ours / "model.safetensors"), load_tensors(single / "model.safetensors")
+    if exact:
+        assert _max_diff(a, b) == 0.0
+    else:
+        cfg = yaml.safe_load((single / "config.yaml").read_text())["train"]
+        assert_equal_up_to_summation_order(a, b, cfg["steps"], cfg["lr"])
     ours_log, single_log = _records(ours), _records(single)
     assert [r.keys() for r in ours_log] == [r.keys() for r in single_log]
-    for a, b in zip(ours_log, single_log, strict=True):
-        for key in b.keys() - {"samples_per_s"}:
-            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
+    for x, y in zip(ours_log, single_log, strict=True):
+        for key in y.keys() - {"samples_per_s"}:
+            assert x[key] == pytest.approx(y[key], rel=1e-4, abs=1e-6), key
     assert (ours / "config.yaml").read_text() == (single / "config.yaml").read_text()
 
 
