@@ -241,6 +241,32 @@ class GroundTruth(ABC):
     def observations(self, factors: np.ndarray) -> torch.Tensor:
         """Render the observations [n, ...] of factor vectors [n, F]."""
 
+    def checked_factors(self, factors) -> np.ndarray:
+        """``factors`` as int64 [n, F] within the grid; a one-line ValueError for anything else
+        (the check every ``observations`` makes of its input)."""
+        if isinstance(factors, torch.Tensor):
+            factors = factors.detach().cpu().numpy()
+        f = np.asarray(factors)
+        names, sizes = list(self.factor_names), list(self.factor_sizes)
+        if f.ndim != 2 or f.shape[1] != len(sizes):
+            raise ValueError(
+                f"factors must be an int array of shape [n, {len(sizes)}] ({', '.join(names)}), "
+                f"got shape {list(f.shape)}"
+            )
+        if f.dtype == bool or not np.issubdtype(f.dtype, np.integer):
+            raise ValueError(f"factors must be integer indices, got dtype {f.dtype}")
+        f = f.astype(np.int64, copy=False)
+        if len(f):
+            low, high = f.min(axis=0), f.max(axis=0)
+            for j, (name, size) in enumerate(zip(names, sizes, strict=True)):
+                if low[j] < 0 or high[j] >= size:
+                    bad = low[j] if low[j] < 0 else high[j]
+                    raise ValueError(
+                        f"factor {name!r} (column {j}) must be in 0..{size - 1}, got {bad} "
+                        "(out of range)"
+                    )
+        return f
+
     def index_to_factors(self, indices: np.ndarray) -> np.ndarray:
         """Factor vectors of grid indices (the mixed-radix number of the factor indices)."""
         indices = np.asarray(indices)

@@ -207,30 +207,6 @@ def _render_full(factors: np.ndarray) -> torch.Tensor:
 # Factors and reproducible randomness
 
 
-def _check_factors(factors) -> np.ndarray:
-    """Factor indices as int64 [n, 5]; a one-line ValueError for anything else."""
-    if isinstance(factors, torch.Tensor):
-        factors = factors.detach().cpu().numpy()
-    f = np.asarray(factors)
-    if f.ndim != 2 or f.shape[1] != len(FACTOR_NAMES):
-        raise ValueError(
-            f"factors must be an int array of shape [n, 5] ({', '.join(FACTOR_NAMES)}), "
-            f"got shape {list(f.shape)}"
-        )
-    if f.dtype == bool or not np.issubdtype(f.dtype, np.integer):
-        raise ValueError(f"factors must be integer indices, got dtype {f.dtype}")
-    f = f.astype(np.int64, copy=False)
-    if len(f):
-        low, high = f.min(axis=0), f.max(axis=0)
-        for j, (name, size) in enumerate(zip(FACTOR_NAMES, FACTOR_SIZES, strict=True)):
-            if low[j] < 0 or high[j] >= size:
-                bad = low[j] if low[j] < 0 else high[j]
-                raise ValueError(
-                    f"factor {name!r} (column {j}) must be in 0..{size - 1}, got {bad}"
-                )
-    return f
-
-
 def _splitmix64(counter: np.ndarray) -> np.ndarray:
     """SplitMix64's output for uint64 counters (a bijection: distinct counters never collide)."""
     with np.errstate(over="ignore"):
@@ -303,7 +279,7 @@ class Sprites(_SpritesBase):
 
     def observations(self, factors, rng=None) -> torch.Tensor:
         """Binary images float32 [n, 1, 64, 64] of factor indices [n, 5] (``rng`` unused)."""
-        return _render(_check_factors(factors))
+        return _render(self.checked_factors(factors))
 
 
 @register_dataset("color_sprites")
@@ -315,7 +291,7 @@ class ColorSprites(_SpritesBase):
 
     def colors(self, factors, rng=None) -> torch.Tensor:
         """The colours [n, 3] of the images of ``factors``: from ``rng``, or from their index."""
-        return torch.from_numpy(self._colors(_check_factors(factors), rng))
+        return torch.from_numpy(self._colors(self.checked_factors(factors), rng))
 
     def _colors(self, f: np.ndarray, rng) -> np.ndarray:
         if rng is not None:
@@ -326,7 +302,7 @@ class ColorSprites(_SpritesBase):
 
     def observations(self, factors, rng=None) -> torch.Tensor:
         """Images float32 [n, 3, 64, 64]: the sprite times its colour on black."""
-        f = _check_factors(factors)
+        f = self.checked_factors(factors)
         return torch.from_numpy(_render_np(f) * self._colors(f, rng)[:, :, None, None])
 
 
@@ -339,7 +315,7 @@ class NoisySprites(_SpritesBase):
 
     def noise(self, factors, rng=None) -> torch.Tensor:
         """The noise [n, 3, 64, 64] in [0, 1] of ``factors``: from ``rng``, or from their index."""
-        return torch.from_numpy(self._noise(_check_factors(factors), rng))
+        return torch.from_numpy(self._noise(self.checked_factors(factors), rng))
 
     def _noise(self, f: np.ndarray, rng) -> np.ndarray:
         shape = (len(f), 3, CANVAS, CANVAS)
@@ -350,7 +326,7 @@ class NoisySprites(_SpritesBase):
 
     def observations(self, factors, rng=None) -> torch.Tensor:
         """Images float32 [n, 3, 64, 64]: a white sprite (1 on every channel) on the noise."""
-        f = _check_factors(factors)
+        f = self.checked_factors(factors)
         x = self._noise(f, rng)
         x += _render_np(f)
         np.minimum(x, np.float32(1.0), out=x)

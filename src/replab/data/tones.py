@@ -97,11 +97,7 @@ class Tones(AudioFeatures, GroundTruthDataset):
 
     def observations(self, factors, rng=None) -> torch.Tensor:
         """Waveforms float32 [n, 1, 3840] of factor indices [n, 3] (``rng`` unused)."""
-        f = np.asarray(factors)
-        if f.ndim != 2 or f.shape[1] != 3 or not np.issubdtype(f.dtype, np.integer):
-            raise ValueError(f"factors must be integers of shape [n, 3], got {f.dtype} {f.shape}")
-        if len(f) and ((f < 0).any() or (f >= np.array(self.factor_sizes)).any()):
-            raise ValueError(f"factors out of range; sizes are {self.factor_sizes}")
+        f = self.checked_factors(factors)
         sines, amps, gains, weights = _tone_tables()
         out = np.empty((len(f), TONE_SAMPLES), dtype=np.float64)
         for p in np.unique(f[:, 0]):

@@ -44,26 +44,6 @@ SCALE_INDEX = 2  # sprites scale linspace(0.5, 1, 6)[2] = 0.7
 ORIENTATION_INDEX = 0
 
 
-def _check(factors, sizes: list[int], names: list[str]) -> np.ndarray:
-    if isinstance(factors, torch.Tensor):
-        factors = factors.detach().cpu().numpy()
-    f = np.asarray(factors)
-    if f.ndim != 2 or f.shape[1] != len(sizes):
-        raise ValueError(
-            f"factors must be an int array of shape [n, {len(sizes)}] ({', '.join(names)}), "
-            f"got shape {list(f.shape)}"
-        )
-    if f.dtype == bool or not np.issubdtype(f.dtype, np.integer):
-        raise ValueError(f"factors must be integer indices, got dtype {f.dtype}")
-    f = f.astype(np.int64, copy=False)
-    if len(f):
-        bad = (f < 0) | (f >= np.asarray(sizes))
-        if bad.any():
-            j = int(np.flatnonzero(bad.any(0))[0])
-            raise ValueError(f"factor {names[j]!r} (column {j}) must be in 0..{sizes[j] - 1}")
-    return f
-
-
 def reflect(u: np.ndarray, top: float = POSITIONS - 1) -> np.ndarray:
     """Positions of a point moving freely along ``u`` and bouncing between 0 and ``top``."""
     m = np.mod(u, 2.0 * top)
@@ -96,14 +76,14 @@ class MovingSprites(GroundTruthDataset):
 
     def velocities(self, factors) -> np.ndarray:
         """The initial velocity (vx, vy) in pixels per frame [n, 2] (y grows downwards)."""
-        f = _check(factors, self.factor_sizes, self.factor_names)
+        f = self.checked_factors(factors)
         angle = 2.0 * np.pi * f[:, 1] / DIRECTIONS
         speed = np.asarray(SPEEDS, dtype=np.float64)[f[:, 2]]
         return np.stack([speed * np.cos(angle), -speed * np.sin(angle)], axis=1)
 
     def positions(self, factors) -> np.ndarray:
         """Integer positions (x, y) of every frame [n, T, 2], on the 0..31 grid."""
-        f = _check(factors, self.factor_sizes, self.factor_names)
+        f = self.checked_factors(factors)
         v = self.velocities(f)
         t = np.arange(FRAMES, dtype=np.float64)[None, :, None]
         path = reflect(f[:, None, 3:5] + t * v[:, None, :])
@@ -112,13 +92,13 @@ class MovingSprites(GroundTruthDataset):
 
     def frame_factors(self, factors) -> np.ndarray:
         """Each frame's (shape, pos_x, pos_y) [n, T, 3]: ``moving_sprites_frames`` factors."""
-        f = _check(factors, self.factor_sizes, self.factor_names)
+        f = self.checked_factors(factors)
         shape = np.broadcast_to(f[:, None, :1], (len(f), FRAMES, 1))
         return np.concatenate([shape, self.positions(f)], axis=2)
 
     def observations(self, factors, rng=None) -> torch.Tensor:
         """Clips float32 [n, 8, 1, 64, 64] of factor indices [n, 5] (``rng`` unused)."""
-        f = _check(factors, self.factor_sizes, self.factor_names)
+        f = self.checked_factors(factors)
         pos = self.positions(f).reshape(-1, 2)
         shape = np.repeat(f[:, 0], FRAMES)
         return torch.from_numpy(_frames(shape, pos).reshape(len(f), FRAMES, 1, CANVAS, CANVAS))
@@ -138,5 +118,5 @@ class MovingSpriteFrames(GroundTruthDataset):
 
     def observations(self, factors, rng=None) -> torch.Tensor:
         """Frames float32 [n, 1, 64, 64] of factor indices [n, 3] (``rng`` unused)."""
-        f = _check(factors, self.factor_sizes, self.factor_names)
+        f = self.checked_factors(factors)
         return torch.from_numpy(_frames(f[:, 0], f[:, 1:]))

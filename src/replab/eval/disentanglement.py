@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from replab.methods.capabilities import encoded_chunks, slices
+
 NUM_BINS = 20  # disentanglement_lib's histogram discretiser for MIG and modularity
 ENCODE_CHUNK = 2048  # observations per call of ``encode`` in the BetaVAE / FactorVAE scores
 PRUNE_THRESHOLD = 0.05  # FactorVAE: latents whose standard deviation is below this are dropped
@@ -471,16 +473,12 @@ def _encode_batches(
     ``reduce`` maps codes [g, m, d] to one row per group.
     """
     groups, m, f = factors.shape
-    step = max(1, chunk_size // m)
-    out = []
-    with torch.no_grad():
-        for s in range(0, groups, step):
-            part = factors[s : s + step]
-            x = data.observations(part.reshape(-1, f))
-            z = encode(x)
-            z = z.detach().cpu().numpy() if isinstance(z, torch.Tensor) else np.asarray(z)
-            out.append(reduce(z.astype(np.float64).reshape(len(part), m, -1)))
-    return np.concatenate(out, axis=0)
+    parts = list(slices(factors, max(1, chunk_size // m)))
+    inputs = (data.observations(part.reshape(-1, f)) for part in parts)
+    codes = encoded_chunks(encode, inputs, np.float64)
+    return np.concatenate(
+        [reduce(z.reshape(len(p), m, -1)) for p, z in zip(parts, codes, strict=True)]
+    )
 
 
 def _score_inputs_reason(data: Any, batch_size: int, min_batch: int) -> str | None:

@@ -14,22 +14,16 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
-import torch
+
+from replab.methods.capabilities import encode_in_batches, slices
 
 
 def _encode_all(
     data, encode: Callable, factors: np.ndarray, batch_size: int, dtype=np.float64
 ) -> np.ndarray:
     """encode(data.observations(f)) for all factor rows, in chunks; [n, L] of ``dtype``."""
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(factors), batch_size):
-            z = encode(data.observations(factors[start : start + batch_size]))
-            if isinstance(z, torch.Tensor):
-                z = z.detach().float().cpu().numpy()
-            z = np.asarray(z, dtype=dtype)
-            out.append(z.reshape(len(z), -1))
-    return np.concatenate(out)
+    chunks = (data.observations(f) for f in slices(factors, batch_size))
+    return encode_in_batches(encode, chunks, dtype)
 
 
 def _linear_r2(z: np.ndarray, gz: np.ndarray, alpha: float) -> float:
