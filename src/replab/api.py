@@ -10,14 +10,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from replab.config import load_yaml
+from replab.config import load_yaml, resolve
 from replab.data import make_dataset
 from replab.data.base import Dataset
 from replab.eval.protocol import evaluate as _evaluate
 from replab.eval.protocol import write_eval
 from replab.eval.results import EvalResult
 from replab.eval.suite import Suite
-from replab.methods import configure
+from replab.methods import configure, method_class
 from replab.run import Run
 from replab.run import load as _load
 from replab.training.loop import train as _train
@@ -39,9 +39,12 @@ def train(
     overrides are config keys (``steps=100``, ``beta=4`` or ``train__lr=1e-3`` for
     ``train.lr``). Returns the Run."""
     dataset = make_dataset(data) if isinstance(data, str) else data
-    spec = dataset.spec or dataset.name
     kv = {k.replace("__", "."): v for k, v in overrides.items()}
-    cfg = configure(method, spec, load_yaml(config) if config else {}, kv)
+    file_values = load_yaml(config) if config else {}
+    if dataset.spec is not None:
+        cfg = configure(method, dataset.spec, file_values, kv)
+    else:  # built in Python: the config records its name; there is no spec to check
+        cfg = resolve(method_class(method), dataset.name, file_values, kv)
     out = out or Path("runs") / f"{method}-{time.strftime('%Y%m%d-%H%M%S')}"
     return _train(cfg, dataset, out, resume=resume, progress=progress)
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from replab.config import ConfigError, RunConfig, load_yaml
+from replab.config import ConfigError, RunConfig, load_yaml, resolve
 from replab.data.base import DataInfo, Dataset
 from replab.files import atomic_write_json
-from replab.methods import configure, method_class
+from replab.methods import method_class
 from replab.methods.capabilities import Encoder, encode_in_batches, model_encoder, slices
 from replab.run.checkpoints import checkpoint_dirs, load_tensors
 
@@ -76,8 +76,13 @@ def write_run_files(out: Path, cfg: RunConfig, data: Dataset) -> None:
 
 
 def read_config(run_dir: Path) -> RunConfig:
-    """A run's saved config.yaml, validated again (no defaults re-applied)."""
-    return configure(file_values=load_yaml(Path(run_dir) / "config.yaml"))
+    """A run's saved config.yaml, validated again (no defaults re-applied). Its data entry is
+    kept as written: a run may have been trained on a data set built in Python, or on files
+    this machine does not have, and loading it needs neither."""
+    values = load_yaml(Path(run_dir) / "config.yaml")
+    if not values.get("method"):
+        raise ConfigError(f"{run_dir}: config.yaml names no method")
+    return resolve(method_class(values["method"]), values.get("data"), values)
 
 
 def read_data_info(run_dir: Path) -> DataInfo:
