@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from scipy.io import wavfile
 
+from replab.benchmarks.timing import median_rate, per_step_overrides
 from replab.data import make_dataset
 from replab.data.base import DataInfo
 from replab.methods import configure
@@ -58,18 +59,10 @@ def replab_rate(channels: int, batch: int, warmup: int, steps: int) -> float:
         cfg = configure(
             "cpc",
             f"wav:{folder},seconds={WINDOW / RATE}",
-            overrides={
-                "model.channels": channels,
-                "train.steps": warmup + steps,
-                "train.batch_size": batch,
-                "train.log_every": 1,
-                "train.checkpoint_every": 10 * (warmup + steps),
-            },
+            overrides=per_step_overrides(warmup, steps, batch, **{"model.channels": channels}),
         )
         train(cfg, make_dataset(cfg.data), Path(tmp) / "run", progress=False)
-        records = (Path(tmp) / "run" / "metrics.jsonl").read_text().strip().splitlines()
-        rates = [json.loads(r)["samples_per_s"] for r in records[warmup:]]
-        return float(statistics.median(rates))
+        return median_rate(Path(tmp) / "run", warmup)
 
 
 def plain_rate(channels: int, batch: int, warmup: int, steps: int, device) -> tuple[float, float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 
@@ -24,3 +25,20 @@ def warm_rate(run_dir: Path) -> float:
     """Samples/s of a run's last logged window: the second half of a ``timed_overrides`` run."""
     last = (Path(run_dir) / "metrics.jsonl").read_text().strip().splitlines()[-1]
     return json.loads(last)["samples_per_s"]
+
+
+def per_step_overrides(warmup: int, steps: int, batch_size: int, **more) -> dict:
+    """Settings for a run logged at every step: ``warmup`` steps, then ``steps`` timed ones."""
+    return {
+        "train.steps": warmup + steps,
+        "train.batch_size": batch_size,
+        "train.log_every": 1,
+        "train.checkpoint_every": 10 * (warmup + steps),
+        **more,
+    }
+
+
+def median_rate(run_dir: Path, skip: int) -> float:
+    """The median samples/s of a run's per-step log lines after the first ``skip``."""
+    records = (Path(run_dir) / "metrics.jsonl").read_text().strip().splitlines()
+    return float(statistics.median(json.loads(r)["samples_per_s"] for r in records[skip:]))

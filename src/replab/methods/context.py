@@ -117,22 +117,14 @@ class Context(GridPretext):
     train_defaults = {"optimizer": "adam", "lr": 1e-3, "batch_size": 64}
 
     @classmethod
-    def data_problem(cls, info, cfg):
-        """Square images with room for the grid of patches the settings ask for."""
-        problem = super().data_problem(info, cfg)
-        if problem is None:
-            try:
-                context_geometry(info.shape[-1], cfg.patch_size, cfg.gap, cfg.jitter)
-            except ConfigError as e:
-                return str(e).removeprefix("context: ")
-        return problem
+    def geometry(cls, size, cfg):
+        """(patch, gap, jitter) in pixels."""
+        return context_geometry(size, cfg.patch_size, cfg.gap, cfg.jitter)
 
     def __init__(self, cfg, info):
         super().__init__(cfg, info)
         c, size, _ = self.shape
-        self.patch, self.gap, self.jitter = context_geometry(
-            size, cfg.patch_size, cfg.gap, cfg.jitter
-        )
+        self.patch, self.gap, self.jitter = self.geometry(size, cfg)
         self.backbone = make_backbone(cfg.backbone, (c, self.patch, self.patch))
         self.head = mlp_head(2 * self.backbone.out_dim, cfg.head_hidden, 8)
 

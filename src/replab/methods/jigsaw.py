@@ -153,20 +153,14 @@ class Jigsaw(GridPretext):
     }
 
     @classmethod
-    def data_problem(cls, info, cfg):
-        """Square images large enough for the tiles the settings ask for."""
-        problem = super().data_problem(info, cfg)
-        if problem is None:
-            try:
-                jigsaw_geometry(info.shape[-1], cfg.tile_size)
-            except ConfigError as e:
-                return str(e).removeprefix("jigsaw: ")
-        return problem
+    def geometry(cls, size, cfg):
+        """(cell, tile) in pixels."""
+        return jigsaw_geometry(size, cfg.tile_size)
 
     def __init__(self, cfg, info):
         super().__init__(cfg, info)
         c, size, _ = self.shape
-        self.cell, self.tile = jigsaw_geometry(size, cfg.tile_size)
+        self.cell, self.tile = self.geometry(size, cfg)
         perms = torch.as_tensor(np.array(maximal_hamming_permutations(cfg.num_permutations)))
         self.register_buffer("permutations", perms, persistent=False)
         self.backbone = make_backbone(cfg.backbone, (c, self.tile, self.tile))

@@ -16,6 +16,7 @@ from abc import abstractmethod
 import torch
 from torch import nn
 
+from replab.config import ConfigError
 from replab.methods.base import Method
 from replab.methods.capabilities import Encoder
 from replab.methods.inputs import Images
@@ -78,6 +79,23 @@ class GridPretext(PretextMethod):
     on, while concatenating (not averaging) keeps where each part of the image is, which shapes
     and digits need. The random-encoder baseline goes through the same grid.
     """
+
+    @classmethod
+    @abstractmethod
+    def geometry(cls, size: int, cfg) -> tuple[int, ...]:
+        """The task's patch geometry in pixels for ``size`` x ``size`` inputs; ConfigError
+        ("NAME: why") when the settings ask for more than the image holds."""
+
+    @classmethod
+    def data_problem(cls, info, cfg):
+        """Square images with room for the patches the settings ask for."""
+        problem = super().data_problem(info, cfg)
+        if problem is None:
+            try:
+                cls.geometry(info.shape[-1], cfg)
+            except ConfigError as e:
+                return str(e).removeprefix(f"{cls.registry_name}: ")
+        return problem
 
     @abstractmethod
     def grid(self, x: torch.Tensor, jitter: bool, generator=None) -> torch.Tensor:
