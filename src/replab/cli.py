@@ -1,4 +1,5 @@
-"""The ``replab`` command line: list, train, embed, eval, report, align, demo, bench.
+"""The ``replab`` command line: list, train, embed, eval, report, align, demo, bench,
+check-sprites.
 
 Bad input (an unknown key, a wrong type, a missing file) ends with one line on stderr and exit
 status 2, before any work starts; a failure during training ends with exit status 1. Each
@@ -409,6 +410,40 @@ def align(
     missing = result["seed_pairs_missing"] + result["test_pairs_missing"]
     if missing:
         err.print(f"{missing} pair(s) skipped: a word not in the vocabulary")
+    if json_out is not None:
+        atomic_write_json(json_out, result)
+
+
+@app.command("check-sprites")
+def check_sprites(
+    path: Path = typer.Argument(..., help="the dSprites release file (dsprites_ndarray_*.npz)"),
+    sample: int = typer.Option(
+        0, "--sample", min=0, help="compare this many grid points drawn at random (0: all)"
+    ),
+    json_out: Path = typer.Option(None, "--json", help="also write the result to this file"),
+):
+    """Compare replab's procedural sprites with the dSprites release, pixel by pixel: the share of
+    identical pixels and images, and per factor the value whose images differ most often."""
+    from replab.data import dsprites
+    from replab.files import atomic_write_json
+
+    try:
+        imgs, sizes = dsprites.read_release(path)
+        result = dsprites.check_renderer(
+            imgs, sizes, sample=sample or None, log=lambda line: err.print(line, highlight=False)
+        )
+    except DataError as e:
+        _fail(str(e))
+    table = Table(title=f"replab sprites vs {path.name}: {result['images']:,} images")
+    for col in ("factor", "worst value", "its images differing"):
+        table.add_column(col, justify="left" if col == "factor" else "right")
+    for name, worst in result["by_factor"].items():
+        table.add_row(name, str(worst["worst_value"]), f"{worst['images_differing']:.2%}")
+    out.print(table)
+    out.print(
+        f"identical pixels {result['identical_pixels']:.4%}, "
+        f"identical images {result['identical_images']:.2%}"
+    )
     if json_out is not None:
         atomic_write_json(json_out, result)
 

@@ -68,3 +68,14 @@ def append_jsonl(path: str | Path, record: dict) -> None:
     """One JSON line appended (logs grow by whole lines; a reader skips a torn last line)."""
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
+
+
+def cache_dir() -> Path | None:
+    """Where replab keeps what it can compute again (raw-input baselines, memory-mapped copies
+    of compressed data files): ``$REPLAB_CACHE`` (``off`` disables caching), else
+    ``$XDG_CACHE_HOME/replab`` or ``~/.cache/replab``."""
+    where = os.environ.get("REPLAB_CACHE")
+    if where is not None:
+        return None if where.strip().lower() in ("", "off", "0", "none") else Path(where)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "replab"

@@ -226,6 +226,10 @@ class GroundTruth(ABC):
     """
 
     name: str = "ground truth"
+    # Every combination of the factors exists, so ``observations`` renders any of them. False for
+    # data holding some points only: ``sample_factors`` draws among them and ``observations``
+    # takes theirs alone (metrics that vary one factor at a time need a full grid).
+    full_grid: bool = True
     factor_names: list[str]
     factor_sizes: list[int]
     # Which factor doubles as the class label for the probes (e.g. sprites: shape).
@@ -267,6 +271,11 @@ class GroundTruth(ABC):
                     )
         return f
 
+    def factors_of(self, indices: np.ndarray) -> np.ndarray:
+        """The factor vectors of examples of this data (by their index in it): on a full grid,
+        the index is the grid's mixed-radix number."""
+        return self.index_to_factors(indices)
+
     def index_to_factors(self, indices: np.ndarray) -> np.ndarray:
         """Factor vectors of grid indices (the mixed-radix number of the factor indices)."""
         indices = np.asarray(indices)
@@ -283,10 +292,20 @@ class GroundTruth(ABC):
 class GroundTruthDataset(GroundTruth, Dataset):
     """The whole factor grid as a data set: index ``i`` is the mixed-radix number of the factor
     indices, so every point is indexable. Subclasses implement ``observations(factors)`` for an
-    int array [n, F]."""
+    int array [n, F]. A conventional test split (a file's own) is a mask over the grid indices,
+    ``test_mask``; without one, ``split`` draws the usual fixed random 10%."""
+
+    test_mask: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(np.prod(self.factor_sizes))
+
+    def split(self, which: str, test_fraction: float = 0.1) -> Subset:
+        if self.test_mask is None or which == "all":
+            return super().split(which, test_fraction)
+        if which not in ("train", "test"):
+            raise ValueError(f"split must be 'train', 'test' or 'all', got {which!r}")
+        return self.subset(np.flatnonzero(self.test_mask if which == "test" else ~self.test_mask))
 
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """n factor vectors drawn uniformly and independently per factor."""
@@ -309,10 +328,11 @@ class GroundTruthSubset(Subset, GroundTruth):
     """Some points of a factor grid (a split, a held-out region): the grid's factors and
     renderer, and ``sample_factors`` drawing among these points only."""
 
-    parent: GroundTruthDataset
+    parent: GroundTruth
 
-    def __init__(self, parent: GroundTruthDataset, indices: np.ndarray):
+    def __init__(self, parent: GroundTruth, indices: np.ndarray):
         super().__init__(parent, indices)
+        self.full_grid = parent.full_grid
         self.factor_names = parent.factor_names
         self.factor_sizes = parent.factor_sizes
         self.label_factor = parent.label_factor
@@ -320,7 +340,7 @@ class GroundTruthSubset(Subset, GroundTruth):
 
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """n of this subset's points, uniformly with replacement."""
-        return self.parent.index_to_factors(rng.choice(self.indices, size=n))
+        return self.parent.factors_of(rng.choice(self.indices, size=n))
 
     def observations(self, factors: np.ndarray) -> torch.Tensor:
         return self.parent.observations(factors)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from replab.data.base import ArrayDataset, DataError
-from replab.data.readers import err, existing, need_dir, short
+from replab.data.readers import err, existing, is_image_file, need_dir, short
 from replab.registry import register_dataset
 
 _GREY_MODES = {"1", "L", "LA", "La"}
@@ -23,23 +23,18 @@ def folder(arg: str) -> ArrayDataset:
         from PIL import Image
     except ImportError:  # pragma: no cover - Pillow comes with matplotlib
         raise DataError("folder: reading images needs Pillow (pip install pillow)") from None
-    exts = {e.lower() for e in Image.registered_extensions()}
-
-    def is_image(p: Path) -> bool:
-        return p.is_file() and not p.name.startswith(".") and p.suffix.lower() in exts
-
     classes = sorted(
         (p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
         key=lambda p: p.name,
     )
     if not classes:
-        loose = sum(1 for p in root.iterdir() if is_image(p))
+        loose = sum(1 for p in root.iterdir() if is_image_file(p))
         hint = f" (it holds {loose} images directly; put them in class sub-folders)"
         hint = hint if loose else ""
         raise err(root, f"no class sub-folders{hint}")
     files: list[tuple[Path, int]] = []
     for label, d in enumerate(classes):
-        images = sorted((p for p in d.iterdir() if is_image(p)), key=lambda p: p.name)
+        images = sorted((p for p in d.iterdir() if is_image_file(p)), key=lambda p: p.name)
         if not images:
             raise err(d, "class folder holds no images")
         files.extend((p, label) for p in images)

@@ -5,14 +5,19 @@ Object arrays are refused (they would need pickle); float images must lie in [0,
 
 from __future__ import annotations
 
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from replab.data.base import ArrayDataset
-from replab.data.readers import err, existing, is_int_dtype, need_file, short
+from replab.data.readers import (
+    NUMPY_FILE_FAILURES,
+    err,
+    existing,
+    is_int_dtype,
+    need_file,
+    short,
+)
 from replab.registry import register_dataset
 
 _X_KEYS = ("x", "images", "X")
@@ -29,7 +34,7 @@ def _npz_member(archive, key: str, path: Path) -> np.ndarray:
         if "object" in str(exc).lower() or "pickle" in str(exc).lower():
             raise err(path, f"array {key!r} is an object array (needs pickle, refused)") from None
         raise err(path, f"array {key!r} is unreadable ({short(exc)})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+    except NUMPY_FILE_FAILURES as exc:
         raise err(path, f"array {key!r} is corrupt or truncated ({short(exc)})") from None
 
 
@@ -63,7 +68,7 @@ def _to_nchw(x: np.ndarray, path: Path, key: str) -> np.ndarray:
     )
 
 
-def _npz_images(x: np.ndarray, path: Path, key: str) -> np.ndarray:
+def image_array(x: np.ndarray, path: Path, key: str) -> np.ndarray:
     if x.dtype == object:
         raise err(path, f"array {key!r} is an object array, expected uint8 or float images")
     x = _to_nchw(x, path, key)
@@ -121,11 +126,11 @@ def _npz_read(f, path: Path):
         if "object" in str(exc).lower() or "pickle" in str(exc).lower():
             raise err(path, "holds an object array (needs pickle, refused)") from None
         raise err(path, f"corrupt or truncated .npy ({short(exc)})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+    except NUMPY_FILE_FAILURES as exc:
         raise err(path, f"corrupt or truncated file ({short(exc)})") from None
 
     if isinstance(loaded, np.ndarray):  # .npy: images only
-        return _npz_images(loaded, path, "array"), None, None
+        return image_array(loaded, path, "array"), None, None
     class_names = None
     y = None
     with loaded:
@@ -137,7 +142,7 @@ def _npz_read(f, path: Path):
                 f"no image array: expected a key x, images or X (found: "
                 f"{', '.join(keys) or 'none'})",
             )
-        x = _npz_images(_npz_member(loaded, x_key, path), path, x_key)
+        x = image_array(_npz_member(loaded, x_key, path), path, x_key)
         if "class_names" in keys:
             names = _npz_member(loaded, "class_names", path)
             if names.ndim != 1 or names.dtype.kind not in "US" or len(names) == 0:

@@ -6,12 +6,29 @@ wrong"`` on one line, never a raw error from numpy, gzip, pickle or Pillow.
 
 from __future__ import annotations
 
+import tokenize
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from replab.data.base import DataError
 from replab.specs import Option, parse_path_options
+
+# What numpy and zipfile raise on a damaged .npy or .npz: the zip and deflate layers (zipfile
+# raises NotImplementedError on a version or method field it does not know), a short read, and
+# numpy's header parser (which tokenizes the header's Python literal).
+NUMPY_FILE_FAILURES = (
+    NotImplementedError,
+    ValueError,
+    OSError,
+    EOFError,
+    zlib.error,
+    zipfile.BadZipFile,
+    tokenize.TokenError,
+    SyntaxError,
+)
 
 
 def err(path: Path | str, msg: str) -> DataError:
@@ -78,3 +95,11 @@ def parse_options(
         return parse_path_options(arg, spec, options, example)
     except ValueError as e:
         raise DataError(str(e)) from None
+
+
+def is_image_file(path: Path) -> bool:
+    """A visible file whose suffix Pillow reads (what the image-folder loaders take)."""
+    from PIL import Image
+
+    suffixes = {e.lower() for e in Image.registered_extensions()}
+    return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in suffixes

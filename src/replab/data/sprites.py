@@ -165,7 +165,7 @@ def _patches() -> np.ndarray:
 _PATCH_OFFSETS = (np.arange(_PATCH)[:, None] * CANVAS + np.arange(_PATCH)[None, :]).reshape(1, -1)
 
 
-def _render_np(f: np.ndarray) -> np.ndarray:
+def render_np(f: np.ndarray) -> np.ndarray:
     """Binary sprites float32 [n, 1, 64, 64] of valid factor indices int64 [n, 5].
 
     numpy rather than torch here: single-threaded copies are as fast, and they do not stall when
@@ -183,7 +183,7 @@ def _render_np(f: np.ndarray) -> np.ndarray:
 
 def _render(factors: np.ndarray) -> torch.Tensor:
     """Binary sprites float32 [n, 1, 64, 64] of valid factor indices [n, 5]."""
-    return torch.from_numpy(_render_np(np.asarray(factors, dtype=np.int64)))
+    return torch.from_numpy(render_np(np.asarray(factors, dtype=np.int64)))
 
 
 def _render_full(factors: np.ndarray) -> torch.Tensor:
@@ -219,7 +219,7 @@ def _splitmix64(counter: np.ndarray) -> np.ndarray:
     return z
 
 
-def _hashed_uniform(flat_index: np.ndarray, stream: int, count: int) -> np.ndarray:
+def hashed_uniform(flat_index: np.ndarray, stream: int, count: int) -> np.ndarray:
     """``count`` numbers in (0, 1) per grid index [n], as float32 [n, count], 16 bits each.
 
     Number ``j`` of grid index ``g`` is 16 bits of the SplitMix64 hash of the counter
@@ -253,6 +253,29 @@ def _uniform(rng, shape: tuple[int, ...]) -> np.ndarray:
         f"rng must be a numpy Generator or RandomState or a torch.Generator, "
         f"got {type(rng).__name__}"
     )
+
+
+def colour_sprites(binary: np.ndarray, flat_index: np.ndarray, rng=None) -> np.ndarray:
+    """disentanglement_lib's ColorDSprites: binary sprites [n, 1, H, W] on 3 channels times a
+    colour with each channel uniform in [0.5, 1], from ``rng`` or from the grid index."""
+    if rng is not None:
+        u = _uniform(rng, (len(binary), 3))
+    else:
+        u = hashed_uniform(flat_index, _COLOR_STREAM, 3)
+    return binary * (np.float32(0.5) + np.float32(0.5) * u)[:, :, None, None]
+
+
+def noisy_sprites(binary: np.ndarray, flat_index: np.ndarray, rng=None) -> np.ndarray:
+    """disentanglement_lib's NoisyDSprites: min(sprite + noise, 1) on 3 channels, the noise
+    uniform in [0, 1] per pixel and channel, from ``rng`` or from the grid index."""
+    n, _, h, w = binary.shape
+    if rng is not None:
+        x = _uniform(rng, (n, 3, h, w))
+    else:
+        x = hashed_uniform(flat_index, _NOISE_STREAM, 3 * h * w).reshape(n, 3, h, w)
+    x += binary
+    np.minimum(x, np.float32(1.0), out=x)
+    return x
 
 
 # ----------------------------------------------------------------------------------------------
@@ -291,19 +314,14 @@ class ColorSprites(_SpritesBase):
 
     def colors(self, factors, rng=None) -> torch.Tensor:
         """The colours [n, 3] of the images of ``factors``: from ``rng``, or from their index."""
-        return torch.from_numpy(self._colors(self.checked_factors(factors), rng))
-
-    def _colors(self, f: np.ndarray, rng) -> np.ndarray:
-        if rng is not None:
-            u = _uniform(rng, (len(f), 3))
-        else:
-            u = _hashed_uniform(self._flat_index(f), _COLOR_STREAM, 3)
-        return np.float32(0.5) + np.float32(0.5) * u
+        f = self.checked_factors(factors)
+        ones = np.ones((len(f), 1, 1, 1), dtype=np.float32)
+        return torch.from_numpy(colour_sprites(ones, self._flat_index(f), rng)[:, :, 0, 0].copy())
 
     def observations(self, factors, rng=None) -> torch.Tensor:
         """Images float32 [n, 3, 64, 64]: the sprite times its colour on black."""
         f = self.checked_factors(factors)
-        return torch.from_numpy(_render_np(f) * self._colors(f, rng)[:, :, None, None])
+        return torch.from_numpy(colour_sprites(render_np(f), self._flat_index(f), rng))
 
 
 @register_dataset("noisy_sprites")
@@ -315,19 +333,11 @@ class NoisySprites(_SpritesBase):
 
     def noise(self, factors, rng=None) -> torch.Tensor:
         """The noise [n, 3, 64, 64] in [0, 1] of ``factors``: from ``rng``, or from their index."""
-        return torch.from_numpy(self._noise(self.checked_factors(factors), rng))
-
-    def _noise(self, f: np.ndarray, rng) -> np.ndarray:
-        shape = (len(f), 3, CANVAS, CANVAS)
-        if rng is not None:
-            return _uniform(rng, shape)
-        u = _hashed_uniform(self._flat_index(f), _NOISE_STREAM, 3 * CANVAS * CANVAS)
-        return u.reshape(shape)
+        f = self.checked_factors(factors)
+        zeros = np.zeros((len(f), 1, CANVAS, CANVAS), dtype=np.float32)
+        return torch.from_numpy(noisy_sprites(zeros, self._flat_index(f), rng))
 
     def observations(self, factors, rng=None) -> torch.Tensor:
         """Images float32 [n, 3, 64, 64]: a white sprite (1 on every channel) on the noise."""
         f = self.checked_factors(factors)
-        x = self._noise(f, rng)
-        x += _render_np(f)
-        np.minimum(x, np.float32(1.0), out=x)
-        return torch.from_numpy(x)
+        return torch.from_numpy(noisy_sprites(render_np(f), self._flat_index(f), rng))

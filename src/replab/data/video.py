@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from replab.data.base import DataInfo, GroundTruthDataset
-from replab.data.sprites import CANVAS, SHAPE_NAMES, _render_np
+from replab.data.sprites import CANVAS, SHAPE_NAMES, render_np
 from replab.registry import register_dataset
 
 FRAMES = 8
@@ -58,7 +58,7 @@ def _frames(shape: np.ndarray, pos: np.ndarray) -> np.ndarray:
     f[:, 1] = SCALE_INDEX
     f[:, 2] = ORIENTATION_INDEX
     f[:, 3:] = pos
-    return _render_np(f)
+    return render_np(f)
 
 
 @register_dataset("moving_sprites")

@@ -9,23 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from replab.eval import probes
-from replab.files import atomic_write_json
+from replab.files import atomic_write_json, cache_dir
 
 
 def baseline_cache_dir() -> Path | None:
-    """Where raw-input baselines are kept: ``$REPLAB_CACHE`` (``off`` disables the cache), else
-    ``$XDG_CACHE_HOME/replab`` or ``~/.cache/replab``."""
-    where = os.environ.get("REPLAB_CACHE")
-    if where is not None:
-        return None if where.strip().lower() in ("", "off", "0", "none") else Path(where)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "replab"
+    """replab's cache folder (``files.cache_dir``); the probes go in its ``probes/``."""
+    return cache_dir()
 
 
 def _probe_key(*arrays: np.ndarray, **settings) -> str:

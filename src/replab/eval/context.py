@@ -187,7 +187,8 @@ class Context:
         data, encode = self.ground_truth, model_encoder(self.model)
         grid = int(np.prod(data.factor_sizes))
         dim = self.labelled.codes_train.shape[1]
-        if grid < sampled_encodings(self.suite) and grid * dim * 4 <= GRID_TABLE_MAX_BYTES:
+        small = grid < sampled_encodings(self.suite) and grid * dim * 4 <= GRID_TABLE_MAX_BYTES
+        if data.full_grid and small:
             with self.timed("grid_encoding"):
                 table = EncodedGrid(data, encode)
             return table, table.encode

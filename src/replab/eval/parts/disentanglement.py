@@ -98,17 +98,26 @@ class Disentanglement(Part):
             else NAN
         )
         me = dis.modularity_explicitness(c_tr, fac_tr, c_te, fac_te)
-        beta_vae = dis.beta_vae_score(
-            data, encode, ctx.rng, num_train=s.score_train, num_eval=s.score_eval
-        )
-        factor_vae = dis.factor_vae_score(
-            data,
-            encode,
-            ctx.rng,
-            num_train=s.score_train,
-            num_eval=s.score_eval,
-            num_variance_estimate=s.variance_points,
-        )
+        if ctx.ground_truth.full_grid:
+            beta_vae = dis.beta_vae_score(
+                data, encode, ctx.rng, num_train=s.score_train, num_eval=s.score_eval
+            )
+            factor_vae = dis.factor_vae_score(
+                data,
+                encode,
+                ctx.rng,
+                num_train=s.score_train,
+                num_eval=s.score_eval,
+                num_variance_estimate=s.variance_points,
+            )
+        else:
+            warnings.warn(
+                "BetaVAE and FactorVAE scores skipped: they fix one factor and draw the others "
+                "freely, and the data's factors are points, not a full grid",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            beta_vae = factor_vae = NAN
         return DisentanglementResult(
             {
                 "beta_vae": beta_vae,

@@ -61,7 +61,9 @@ class Symmetry(Part):
     result_type = SymmetryResult
 
     def applies(self, model, data):
-        return isinstance(data, GroundTruth)
+        """Ground truth that renders any combination of factors (a change of one factor must
+        exist for every point)."""
+        return isinstance(data, GroundTruth) and data.full_grid
 
     def run(self, ctx: Context) -> SymmetryResult:
         data, encode = ctx.grid_encoder

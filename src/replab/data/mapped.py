@@ -1,0 +1,216 @@
+"""Large arrays read from their files without a decoded copy in memory.
+
+- :func:`npz_member`: an array inside an ``.npz``. Stored uncompressed (``np.savez``), it is
+  memory-mapped where it lies in the zip file. Compressed (``np.savez_compressed``), it is
+  decompressed once, in chunks, into a ``.npy`` under replab's cache folder (written under a
+  temporary name and renamed; keyed by the file's path, size and modification time), which every
+  later run maps. With the cache off (``REPLAB_CACHE=off``) it is decompressed into memory.
+- :func:`raw_block`: ``count`` records of a binary file at an offset, memory-mapped, after
+  checking the file holds them all.
+- :func:`read_rows`: rows of a mapped array or an HDF5 dataset in any order, each read once.
+
+Object arrays (pickles) are never loaded: their header is read and refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from replab.data.base import DataError
+from replab.data.readers import NUMPY_FILE_FAILURES, err, short
+from replab.files import atomic_path, cache_dir
+
+_LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")  # a zip member's local file header (30 bytes)
+_COPY_CHUNK = 64 * 2**20
+
+
+def _npy_header(f, path: Path, key: str) -> tuple[tuple[int, ...], np.dtype, bool]:
+    """(shape, dtype, fortran order) of the .npy stream ``f``, positioned after its header."""
+    try:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        else:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+    except NUMPY_FILE_FAILURES as e:
+        raise err(path, f"array {key!r} has no readable .npy header ({short(e)})") from None
+    if dtype.hasobject:
+        raise err(path, f"array {key!r} is an object array (needs pickle, refused)")
+    return tuple(int(s) for s in shape), dtype, fortran
+
+
+def _zip(path: Path) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(path)
+    except NUMPY_FILE_FAILURES as e:
+        raise err(path, f"not a readable .npz (zip) file ({short(e)})") from None
+
+
+def npz_keys(path: Path) -> list[str]:
+    """The array names of an ``.npz``, read from its directory (no array is loaded)."""
+    with _zip(path) as z:
+        return [n.removesuffix(".npy") for n in z.namelist() if n.endswith(".npy")]
+
+
+def npz_member(path: Path, key: str) -> np.ndarray:
+    """The array ``key`` of the ``.npz`` at ``path``, memory-mapped (see the module's note)."""
+    path = Path(path)
+    with _zip(path) as z:
+        try:
+            info = z.getinfo(f"{key}.npy")
+        except KeyError:
+            keys = ", ".join(n.removesuffix(".npy") for n in z.namelist()) or "none"
+            raise err(path, f"has no array {key!r} (it holds: {keys})") from None
+        try:
+            if info.compress_type == zipfile.ZIP_STORED:
+                return _map_stored(path, info, key)
+            return _map_cached(path, z, info, key)
+        except DataError:
+            raise
+        except NUMPY_FILE_FAILURES as e:
+            # a damaged zip entry (its header, its compression method) met by zipfile itself
+            raise err(path, f"array {key!r} is corrupt or truncated ({short(e)})") from None
+
+
+def _map_stored(path: Path, info: zipfile.ZipInfo, key: str) -> np.ndarray:
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        f.seek(info.header_offset)
+        head = f.read(_LOCAL_HEADER.size)
+        if len(head) < _LOCAL_HEADER.size or head[:4] != b"PK\x03\x04":
+            raise err(path, f"array {key!r}: damaged zip entry (no local header)")
+        fields = _LOCAL_HEADER.unpack(head)
+        f.seek(info.header_offset + _LOCAL_HEADER.size + fields[9] + fields[10])
+        shape, dtype, fortran = _npy_header(f, path, key)
+        offset = f.tell()
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if offset + nbytes > size or nbytes > info.file_size:
+        raise err(
+            path,
+            f"truncated: array {key!r} of shape {list(shape)} needs {nbytes} bytes, the file "
+            f"holds {max(0, min(size - offset, info.file_size))}",
+        )
+    if nbytes == 0:
+        return np.zeros(shape, dtype)
+    order = "F" if fortran else "C"
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order=order)
+
+
+def _declared(shape, dtype, info: zipfile.ZipInfo, path: Path, key: str) -> int:
+    """The bytes a member's header declares, refused when the member does not hold them (so a
+    damaged header never makes us allocate or write more than the file could fill)."""
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if nbytes > info.file_size or nbytes < 0:
+        raise err(path, f"array {key!r} declares {list(shape)} {dtype}, more than it holds")
+    return nbytes
+
+
+def _map_cached(path: Path, z: zipfile.ZipFile, info: zipfile.ZipInfo, key: str) -> np.ndarray:
+    root = cache_dir()
+    if root is None:  # no cache: decoded in memory, the one copy this run needs
+        with z.open(info) as member:
+            shape, dtype, fortran = _npy_header(member, path, key)
+            _declared(shape, dtype, info, path, key)
+            data = _read_exactly(member, shape, dtype, path, key)
+        return data.reshape(shape, order="F" if fortran else "C")
+    st = path.stat()
+    digest = hashlib.sha256(
+        f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{key}".encode()
+    ).hexdigest()[:32]
+    cached = root / "arrays" / f"{digest}.npy"
+    if cached.is_file():
+        try:
+            return np.load(cached, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError):
+            pass  # damaged: convert again
+    with z.open(info) as member:
+        shape, dtype, fortran = _npy_header(member, path, key)
+        nbytes = _declared(shape, dtype, info, path, key)
+        with atomic_path(cached) as tmp:
+            out = np.lib.format.open_memmap(
+                tmp, mode="w+", dtype=dtype, shape=shape, fortran_order=fortran
+            )
+            header = out.offset
+            del out  # only the header is kept: the data is copied as bytes below
+            with open(tmp, "r+b") as f:
+                f.seek(header)
+                copied = _copy(member, f, nbytes, path, key)
+            if copied != nbytes:
+                raise err(path, f"truncated: array {key!r} needs {nbytes} bytes, got {copied}")
+    return np.load(cached, mmap_mode="r", allow_pickle=False)
+
+
+def _copy(src, dst, nbytes: int, path: Path, key: str) -> int:
+    copied = 0
+    try:
+        while copied < nbytes:
+            chunk = src.read(min(_COPY_CHUNK, nbytes - copied))
+            if not chunk:
+                break
+            dst.write(chunk)
+            copied += len(chunk)
+        src.read(1)  # reading to the end makes zipfile check the member's CRC
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+        raise err(path, f"array {key!r} is corrupt or truncated ({short(e)})") from None
+    return copied
+
+
+def _read_exactly(f, shape, dtype, path: Path, key: str) -> np.ndarray:
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    buf = bytearray(nbytes)
+    view = memoryview(buf)
+    got = 0
+    try:
+        while got < nbytes:
+            n = f.readinto(view[got:])
+            if not n:
+                break
+            got += n
+        f.read(1)  # CRC check at the end of the member
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+        raise err(path, f"array {key!r} is corrupt or truncated ({short(e)})") from None
+    if got != nbytes:
+        raise err(path, f"truncated: array {key!r} needs {nbytes} bytes, got {got}")
+    return np.frombuffer(buf, dtype=dtype)
+
+
+def raw_block(path: Path, offset: int, dtype, shape: tuple[int, ...]) -> np.ndarray:
+    """``shape`` values of ``dtype`` at ``offset`` of a binary file, memory-mapped; DataError
+    when the file holds fewer bytes, or more."""
+    path = Path(path)
+    dtype = np.dtype(dtype)
+    need = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    size = path.stat().st_size
+    if size < need:
+        raise err(path, f"truncated: the header promises {need} bytes, the file holds {size}")
+    if size > need:
+        raise err(path, f"{size - need} bytes of extra data after the {need} the header promises")
+    if need == offset:
+        return np.zeros(shape, dtype)
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+
+
+def read_rows(array, rows: np.ndarray) -> np.ndarray:
+    """``array[rows]`` for a NumPy (or memory-mapped) array or an h5py dataset: the distinct rows
+    are read once each, in increasing order (what HDF5 selections need and disks like)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    unique, inverse = np.unique(rows, return_inverse=True)
+    return np.asarray(array[unique])[inverse]
+
+
+def copy_into_cache(name: str, build) -> Path | None:
+    """``cache_dir()/name``, built by ``build(path)`` once (atomically); None with the cache off."""
+    root = cache_dir()
+    if root is None:
+        return None
+    target = root / name
+    if not target.exists():
+        with atomic_path(target) as tmp:
+            build(tmp)
+    return target
