@@ -69,3 +69,49 @@ def test_bench_doc_through_the_cli(tmp_path):
     assert out.read_text().startswith("# replab benchmarks")
     bad = CliRunner().invoke(app, ["bench-doc", str(tmp_path / "nope.json"), "--out", str(out)])
     assert bad.exit_code == 2 and "nope.json" in bad.stderr
+
+
+def test_peak_memory_tells_held_memory_from_mapped_pages(tmp_path):
+    """An array filled in memory counts as held; a memory-mapped file read all over does not
+    (its pages are the kernel's cache), though ru_maxrss would count both."""
+    import numpy as np
+
+    from replab.benchmarks.bench_loaders import PeakMemory
+
+    path = tmp_path / "big.bin"
+    path.write_bytes(bytes(96 * 2**20))
+    with PeakMemory() as before:
+        pass
+    with PeakMemory() as mapped:
+        total = int(np.memmap(path, dtype=np.uint8, mode="r").sum(dtype=np.int64))
+    with PeakMemory() as held:
+        array = np.ones(96 * 2**20, dtype=np.uint8)
+        total += int(array.sum())
+    assert total == 96 * 2**20
+    assert mapped.file_mb - before.file_mb > 80 and mapped.anon_mb - before.anon_mb < 40
+    assert held.anon_mb - before.anon_mb > 80
+
+
+def test_the_loaders_rows_read_memory_and_times():
+    from replab.benchmarks.bench_loaders import summary_rows
+
+    run = {"load_s": 0.05, "first_batch_s": 0.01, "images_per_s": 1000.0,
+           "peak_anon_mb": 300.0, "peak_file_mb": 900.0}  # fmt: skip
+    result = {
+        "import_only_anon_mb": 150.0,
+        "loaders": {
+            "mpi3d": {
+                "examples": 1_036_800,
+                "file_gb": 12.74,
+                "cache_gb": 0.0,
+                "first": {**run, "load_s": 2.5},
+                "later": run,
+            },  # fmt: skip
+        },
+        "check_sprites": {"seconds": 61.0, "images": 737_280, "identical_pixels": 1.0},
+    }
+    (loader, ours, beside), check = summary_rows(result)
+    assert loader == "loader: mpi3d (1,036,800 examples, 12.74 GB of files, cache 0.00 GB)"
+    assert ours == "first load 2.5 s, later 50.0 ms; 1,000 images/s in batches of 64"
+    assert beside.startswith("peak memory held 300 MB first, 300 MB later (importing replab: 150")
+    assert check[1:] == ("61 s", "identical pixels 100.0000% (file drawn by replab)")

@@ -39,9 +39,11 @@ def write_dsprites(path: Path, sizes=(1, 3, 2, 3, 2, 2), compressed: bool = True
     return imgs
 
 
-def write_3dshapes(path: Path, sizes=(2, 2, 2, 2, 2, 3), shuffle: bool = False) -> np.ndarray:
-    """3dshapes.h5 in the release's layout (images, labels of factor values); returns images in
-    grid order."""
+def write_3dshapes(
+    path: Path, sizes=(2, 2, 2, 2, 2, 3), shuffle: bool = False, compressed: bool = False
+) -> np.ndarray:
+    """3dshapes.h5 in the release's layout (images, labels of factor values), the images stored
+    contiguous or in gzip-compressed chunks; returns images in grid order."""
     import h5py
 
     index = grid(sizes)
@@ -49,7 +51,8 @@ def write_3dshapes(path: Path, sizes=(2, 2, 2, 2, 2, 3), shuffle: bool = False) 
     images = RNG.integers(0, 256, (len(index), 64, 64, 3), dtype=np.uint8)
     order = RNG.permutation(len(index)) if shuffle else np.arange(len(index))
     with h5py.File(path, "w") as f:
-        f.create_dataset("images", data=images[order])
+        packing = {"chunks": (2, 64, 64, 3), "compression": "gzip"} if compressed else {}
+        f.create_dataset("images", data=images[order], **packing)
         f.create_dataset("labels", data=labels[order])
     return images
 
@@ -73,10 +76,12 @@ def norb_matrix(array: np.ndarray) -> bytes:
     return header + array.astype("<i4" if magic == 0x1E3D4C54 else np.uint8).tobytes()
 
 
-def write_smallnorb(folder: Path, sizes=(2, 2, 2, 3, 2)) -> dict:
+def write_smallnorb(folder: Path, sizes=(2, 2, 2, 3, 2), gzipped: bool = False) -> dict:
     """The six smallNORB files for a smaller grid (category, instance, elevation, azimuth/2,
-    lighting); instance 0 in the testing files, the rest in the training ones, rows shuffled.
-    Returns {factor tuple: first camera's image}."""
+    lighting); instance 0 in the testing files, the rest in the training ones, rows shuffled;
+    gzipped as downloaded (``.mat.gz``) or not. Returns {factor tuple: first camera's image}."""
+    import gzip
+
     folder.mkdir(parents=True, exist_ok=True)
     points = grid(sizes)
     images = {}
@@ -84,9 +89,13 @@ def write_smallnorb(folder: Path, sizes=(2, 2, 2, 3, 2)) -> dict:
         part = points[keep][RNG.permutation(int(keep.sum()))]
         dat = RNG.integers(0, 256, (len(part), 2, 96, 96), dtype=np.uint8)
         info = np.stack([part[:, 1], part[:, 2], 2 * part[:, 3], part[:, 4]], axis=1)
-        (folder / template.format("dat")).write_bytes(norb_matrix(dat))
-        (folder / template.format("cat")).write_bytes(norb_matrix(part[:, 0].astype(np.int32)))
-        (folder / template.format("info")).write_bytes(norb_matrix(info.astype(np.int32)))
+        matrices = {"dat": dat, "cat": part[:, 0].astype(np.int32), "info": info.astype(np.int32)}
+        for kind, matrix in matrices.items():
+            path = folder / template.format(kind)
+            if gzipped:
+                path.with_name(path.name + ".gz").write_bytes(gzip.compress(norb_matrix(matrix)))
+            else:
+                path.write_bytes(norb_matrix(matrix))
         for p, d in zip(part, dat, strict=True):
             images[tuple(int(v) for v in p)] = d[0]
     return images

@@ -1,11 +1,14 @@
-"""Every release-file loader against damaged copies of a valid small file (hypothesis): a file
-cut short is always refused with one line naming it; a flipped byte is refused, or read with the
-very structure of the original (a byte of pixels flipped in a format without checksums reads as
-other pixels: no reader can tell). Never a traceback."""
+"""Every file loader against damaged copies of a valid small file (hypothesis), read with the
+cache off or through a fresh cache: a copy cut short is refused with one line naming the file, or
+reads exactly as the original (a cut that drops only a trailer loses nothing); a flipped byte is
+refused, or read with the original's very structure (a flipped pixel in a format without
+checksums reads as another pixel: no reader can tell). Never a traceback, never a crash."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import uuid
 
 import numpy as np
 import pytest
@@ -16,6 +19,7 @@ from PIL import Image
 from release_files import (
     write_3dshapes,
     write_cars3d,
+    write_celeba,
     write_dsprites,
     write_smallnorb,
     write_stl10,
@@ -71,10 +75,13 @@ def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("release")
     write_dsprites(root / "d.npz", sizes=(1, 3, 2, 2, 2, 2))
     write_3dshapes(root / "s.h5", sizes=(2, 2, 1, 1, 2, 2))
+    write_3dshapes(root / "gz.h5", sizes=(2, 2, 1, 1, 2, 2), compressed=True)
     write_smallnorb(root / "norb", sizes=(2, 2, 1, 2, 1))
+    write_smallnorb(root / "norb_gz", sizes=(2, 2, 1, 2, 1), gzipped=True)
     write_cars3d(root / "cars", n=1)
     write_cars3d(root / "packed_cars", n=1, compressed=True)
     write_stl10(root / "stl", unlabeled=2, train=2, test=2)
+    write_celeba(root / "celeba", n=3)
     rng = np.random.default_rng(0)
     np.savez_compressed(
         root / "gt.npz",
@@ -97,14 +104,22 @@ def files(tmp_path_factory):
 CASES = {
     "dsprites": ("dsprites:{root}/d.npz", "d.npz", False),
     "3dshapes": ("3dshapes:{root}/s.h5", "s.h5", False),
+    "3dshapes gzip": ("3dshapes:{root}/gz.h5", "gz.h5", False),
     "smallnorb": (
         "smallnorb:{root}/norb",
         "norb/smallnorb-5x46789x9x18x6x2x96x96-training-info.mat",
         False,
     ),
+    "smallnorb gzip": (
+        "smallnorb:{root}/norb_gz",
+        "norb_gz/smallnorb-5x46789x9x18x6x2x96x96-training-dat.mat.gz",
+        False,
+    ),
     "cars3d": ("cars3d:{root}/cars", "cars/car_000_mesh.mat", False),
     "cars3d compressed": ("cars3d:{root}/packed_cars", "packed_cars/car_000_mesh.mat", False),
     "stl10": ("stl10:{root}/stl,part=labelled", "stl/train_y.bin", False),
+    "celeba jpg": ("celeba:{root}/celeba", "celeba/img_align_celeba/000002.jpg", False),
+    "celeba attributes": ("celeba:{root}/celeba", "celeba/list_attr_celeba.txt", True),
     "npz": ("npz:{root}/plain.npz", "plain.npz", False),
     "gt npz": ("gt:{root}/gt.npz", "gt.npz", False),
     "gt csv": ("gt:{root}/shots", "shots/factors.csv", True),
@@ -115,13 +130,16 @@ CASES = {
 @pytest.mark.parametrize("case", CASES)
 @FUZZ
 @given(data=st.data())
-def test_damaged_files_are_refused_or_read_whole(files, case, data, monkeypatch):
-    monkeypatch.setenv("REPLAB_CACHE", "off")  # every example reads the file itself
+def test_damaged_files_are_refused_or_read_whole(files, case, data, monkeypatch, tmp_path):
     template, victim_name, text = CASES[case]
     spec = template.format(root=files)
     victim = files / victim_name
     original = victim.read_bytes()
+    monkeypatch.setenv("REPLAB_CACHE", "off")
     reference = _read(spec)
+    # the damaged copy is read itself: with no cache, or a cache of its own (the conversion path)
+    cache = tmp_path / f"cache-{uuid.uuid4().hex}"
+    monkeypatch.setenv("REPLAB_CACHE", str(cache) if data.draw(st.booleans()) else "off")
     cut = data.draw(st.booleans())
     if cut:
         keep = data.draw(st.integers(0, len(original) - 1))
@@ -132,4 +150,7 @@ def test_damaged_files_are_refused_or_read_whole(files, case, data, monkeypatch)
         mutated = bytearray(original)
         mutated[where] ^= bits
         mutated = bytes(mutated)
-    _check(spec, victim, original, mutated, reference, cut, text)
+    try:
+        _check(spec, victim, original, mutated, reference, cut, text)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)

@@ -3,6 +3,8 @@ observations(factors) is the image stored at that combination, splits are the re
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -78,16 +80,35 @@ def _grid_classes():
     return grid((1, 3, 2, 3, 2, 2)).astype(np.int64)
 
 
-@pytest.mark.parametrize("shuffle", [False, True], ids=["in order", "rows shuffled"])
-def test_3dshapes_values_become_indices_and_images_are_read_lazily(tmp_path, shuffle):
-    images = write_3dshapes(tmp_path / "3dshapes.h5", shuffle=shuffle)
-    data = make_dataset(f"3dshapes:{tmp_path / '3dshapes.h5'}")
+@pytest.mark.parametrize(
+    ("shuffle", "compressed", "cache"),
+    [(False, False, "on"), (True, False, "on"), (True, True, "on"), (True, True, "off")],
+    ids=["contiguous", "rows shuffled", "gzip chunks, cached", "gzip chunks, cache off"],
+)
+def test_3dshapes_values_become_indices_and_images_are_read_lazily(
+    tmp_path, monkeypatch, shuffle, compressed, cache
+):
+    import h5py
+
+    monkeypatch.setenv("REPLAB_CACHE", str(tmp_path / "cache") if cache == "on" else "off")
+    path = tmp_path / "3dshapes.h5"
+    images = write_3dshapes(path, shuffle=shuffle, compressed=compressed)
+    data = make_dataset(f"3dshapes:{path}")
     assert data.factor_sizes == [2, 2, 2, 2, 2, 3] and data.factor_names[-1] == "orientation"
     factors = np.array([[1, 0, 1, 1, 0, 2], [0, 0, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1]])
     rows = np.ravel_multi_index(tuple(factors.T), data.factor_sizes)
     x = data.observations(factors[::-1])  # any order
     expected = images[rows[::-1]].transpose(0, 3, 1, 2).astype(np.float32) / 255
     assert np.allclose(x.numpy(), expected)  # index k of a factor is its k-th smallest value
+    # contiguous: mapped where the images lie; compressed: one decoded copy in the cache, or
+    # (cache off) the HDF5 dataset itself
+    stored = data.images
+    if not compressed:
+        assert isinstance(stored, np.memmap) and Path(stored.filename) == path.resolve()
+    elif cache == "on":
+        assert isinstance(stored, np.memmap) and len(list((tmp_path / "cache").rglob("*.npy"))) == 1
+    else:
+        assert isinstance(stored, h5py.Dataset)
 
 
 def test_mpi3d_sizes_follow_from_the_image_count(tmp_path, monkeypatch):
@@ -103,8 +124,16 @@ def test_mpi3d_sizes_follow_from_the_image_count(tmp_path, monkeypatch):
     assert np.allclose(data.observations(f)[0].numpy(), images[row].transpose(2, 0, 1) / 255)
 
 
-def test_smallnorb_binary_files_in_any_row_order_with_the_release_split(tmp_path):
-    images = write_smallnorb(tmp_path / "norb")
+@pytest.mark.parametrize(
+    ("gzipped", "cache"),
+    [(False, "on"), (True, "on"), (True, "off")],
+    ids=["unpacked", "as downloaded (.mat.gz)", ".mat.gz, cache off"],
+)
+def test_smallnorb_binary_files_in_any_row_order_with_the_release_split(
+    tmp_path, monkeypatch, gzipped, cache
+):
+    monkeypatch.setenv("REPLAB_CACHE", str(tmp_path / "cache") if cache == "on" else "off")
+    images = write_smallnorb(tmp_path / "norb", gzipped=gzipped)
     data = make_dataset(f"smallnorb:{tmp_path / 'norb'}")
     assert data.factor_names == ["category", "instance", "elevation", "azimuth", "lighting"]
     assert data.factor_sizes == [2, 2, 2, 3, 2] and data.info.shape == (1, 64, 64)
@@ -114,6 +143,8 @@ def test_smallnorb_binary_files_in_any_row_order_with_the_release_split(tmp_path
     assert np.allclose(x, np.asarray(resized) / 255.0)
     test = data.split("test")
     assert len(test) == 48 // 2 and (data.factors_of(test.indices)[:, 1] == 0).all()
+    unpacked = list((tmp_path / "cache").rglob("*-smallnorb-*.mat"))
+    assert len(unpacked) == (6 if gzipped and cache == "on" else 0)
 
 
 def test_cars3d_meshes_are_shrunk_once_and_cached(tmp_path):

@@ -9,14 +9,13 @@ files' names, sizes and modification times, and memory-mapped in later runs.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from replab.data.grid import StoredGrid
-from replab.data.mapped import copy_into_cache
+from replab.data.mapped import copy_into_cache, file_key
 from replab.data.matfile import read_mat_array
 from replab.data.readers import err, existing, need_dir
 from replab.registry import register_dataset
@@ -53,9 +52,8 @@ def cars3d(arg: str) -> StoredGrid:
     files = sorted(folder.glob("car_*_mesh.mat"))
     if not files:
         raise err(folder, "holds no car_*_mesh.mat files")
-    stamp = "|".join(f"{p.resolve()}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
-    digest = hashlib.sha256(stamp.encode()).hexdigest()[:32]
-    cached = copy_into_cache(f"arrays/cars3d-{digest}.npy", lambda tmp: _save(tmp, files))
+    name = f"arrays/cars3d-{file_key(files)}.npy"
+    cached = copy_into_cache(name, lambda tmp: _save(tmp, files))
     images = _shrunk(files) if cached is None else np.load(cached, mmap_mode="r")
     return StoredGrid(
         "cars3d",

@@ -6,7 +6,11 @@
   temporary name and renamed; keyed by the file's path, size and modification time), which every
   later run maps. With the cache off (``REPLAB_CACHE=off``) it is decompressed into memory.
 - :func:`raw_block`: ``count`` records of a binary file at an offset, memory-mapped, after
-  checking the file holds them all.
+  checking the file holds them all; :func:`gunzipped`, a gzip file decompressed once into the
+  cache.
+- :func:`hdf5_rows`: an HDF5 dataset to read rows from: memory-mapped where it lies when stored
+  contiguous and unfiltered, else copied once into the cache as above (with the cache off, the
+  dataset itself, read lazily by h5py).
 - :func:`read_rows`: rows of a mapped array or an HDF5 dataset in any order, each read once.
 
 Object arrays (pickles) are never loaded: their header is read and refused.
@@ -14,7 +18,9 @@ Object arrays (pickles) are never loaded: their header is read and refused.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import struct
 import zipfile
 import zlib
@@ -78,6 +84,16 @@ def npz_member(path: Path, key: str) -> np.ndarray:
             raise err(path, f"array {key!r} is corrupt or truncated ({short(e)})") from None
 
 
+def file_key(paths: list[Path], *parts: str) -> str:
+    """A cache name for what was computed from ``paths``: their resolved paths, sizes and
+    modification times (a file replaced or touched is converted again), and ``parts``."""
+    stamps = []
+    for p in paths:
+        st = Path(p).stat()
+        stamps.append(f"{Path(p).resolve()}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha256("|".join([*stamps, *parts]).encode()).hexdigest()[:32]
+
+
 def _map_stored(path: Path, info: zipfile.ZipInfo, key: str) -> np.ndarray:
     size = path.stat().st_size
     with open(path, "rb") as f:
@@ -119,11 +135,7 @@ def _map_cached(path: Path, z: zipfile.ZipFile, info: zipfile.ZipInfo, key: str)
             _declared(shape, dtype, info, path, key)
             data = _read_exactly(member, shape, dtype, path, key)
         return data.reshape(shape, order="F" if fortran else "C")
-    st = path.stat()
-    digest = hashlib.sha256(
-        f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{key}".encode()
-    ).hexdigest()[:32]
-    cached = root / "arrays" / f"{digest}.npy"
+    cached = root / "arrays" / f"{file_key([path], key)}.npy"
     if cached.is_file():
         try:
             return np.load(cached, mmap_mode="r", allow_pickle=False)
@@ -133,17 +145,23 @@ def _map_cached(path: Path, z: zipfile.ZipFile, info: zipfile.ZipInfo, key: str)
         shape, dtype, fortran = _npy_header(member, path, key)
         nbytes = _declared(shape, dtype, info, path, key)
         with atomic_path(cached) as tmp:
-            out = np.lib.format.open_memmap(
-                tmp, mode="w+", dtype=dtype, shape=shape, fortran_order=fortran
-            )
-            header = out.offset
-            del out  # only the header is kept: the data is copied as bytes below
+            header = _npy_header_bytes(tmp, dtype, shape, fortran)
             with open(tmp, "r+b") as f:
                 f.seek(header)
                 copied = _copy(member, f, nbytes, path, key)
             if copied != nbytes:
                 raise err(path, f"truncated: array {key!r} needs {nbytes} bytes, got {copied}")
     return np.load(cached, mmap_mode="r", allow_pickle=False)
+
+
+def _npy_header_bytes(path: Path, dtype, shape, fortran: bool = False) -> int:
+    """Write a .npy file of ``shape`` at ``path`` (its data not yet written); its header size."""
+    out = np.lib.format.open_memmap(
+        path, mode="w+", dtype=dtype, shape=shape, fortran_order=fortran
+    )
+    header = out.offset
+    del out  # only the header is kept: the data is copied in as bytes
+    return header
 
 
 def _copy(src, dst, nbytes: int, path: Path, key: str) -> int:
@@ -180,20 +198,78 @@ def _read_exactly(f, shape, dtype, path: Path, key: str) -> np.ndarray:
     return np.frombuffer(buf, dtype=dtype)
 
 
-def raw_block(path: Path, offset: int, dtype, shape: tuple[int, ...]) -> np.ndarray:
-    """``shape`` values of ``dtype`` at ``offset`` of a binary file, memory-mapped; DataError
-    when the file holds fewer bytes, or more."""
-    path = Path(path)
+def raw_block(source: Path | bytes, offset: int, dtype, shape: tuple[int, ...], name=None):
+    """``shape`` values of ``dtype`` at ``offset`` of a binary file (memory-mapped) or of bytes
+    already in memory; DataError naming ``name`` (default: the file) when there are fewer bytes
+    than that, or more."""
     dtype = np.dtype(dtype)
+    in_memory = isinstance(source, bytes | bytearray | memoryview)
+    name = name or source
     need = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    size = path.stat().st_size
+    size = len(source) if in_memory else Path(source).stat().st_size
     if size < need:
-        raise err(path, f"truncated: the header promises {need} bytes, the file holds {size}")
+        raise err(name, f"truncated: the header promises {need} bytes, the file holds {size}")
     if size > need:
-        raise err(path, f"{size - need} bytes of extra data after the {need} the header promises")
+        raise err(name, f"{size - need} bytes of extra data after the {need} the header promises")
     if need == offset:
         return np.zeros(shape, dtype)
-    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+    if in_memory:
+        return np.frombuffer(source, dtype=dtype, offset=offset).reshape(shape)
+    return np.memmap(source, dtype=dtype, mode="r", offset=offset, shape=shape)
+
+
+def gunzipped(path: Path) -> Path | bytes:
+    """A gzip file's contents: decompressed once into replab's cache (the copy's path, for
+    mapping), or into memory with the cache off. DataError when the stream is damaged."""
+    path = Path(path)
+
+    def inflate(dst) -> None:
+        try:
+            with gzip.open(path, "rb") as src:
+                while chunk := src.read(_COPY_CHUNK):
+                    dst.write(chunk)
+        except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+            raise err(path, f"not a readable gzip file ({short(e)})") from None
+
+    if cache_dir() is None:
+        buffer = io.BytesIO()
+        inflate(buffer)
+        return buffer.getvalue()
+
+    def build(tmp: Path) -> None:
+        with open(tmp, "wb") as dst:
+            inflate(dst)
+
+    return copy_into_cache(f"files/{file_key([path])}-{path.name.removesuffix('.gz')}", build)
+
+
+def hdf5_rows(path: Path, dataset):
+    """The h5py ``dataset`` of the file at ``path`` as something to read rows from without a
+    decoded copy in memory (see the module's note). Damage found here is a DataError."""
+    shape, dtype = tuple(dataset.shape), np.dtype(dataset.dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if nbytes == 0:
+        return np.zeros(shape, dtype)
+    offset = dataset.id.get_offset()  # None unless stored contiguous with its bytes allocated
+    if offset is not None and dataset.chunks is None and dataset.compression is None:
+        size = Path(path).stat().st_size
+        if offset + nbytes > size:
+            raise err(path, f"truncated: {dataset.name} needs {nbytes} bytes at {offset}, the file "
+                      f"holds {size}")  # fmt: skip
+        return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+    if cache_dir() is None:
+        return dataset
+
+    def convert(tmp: Path) -> None:
+        header = _npy_header_bytes(tmp, dtype, shape)
+        step = max(1, _COPY_CHUNK // max(1, nbytes // shape[0]))
+        with open(tmp, "r+b") as f:  # written, not mapped: the copy never counts as our memory
+            f.seek(header)
+            for start in range(0, shape[0], step):
+                f.write(np.ascontiguousarray(dataset[start : start + step]).tobytes())
+
+    cached = copy_into_cache(f"arrays/{file_key([path], dataset.name)}.npy", convert)
+    return np.load(cached, mmap_mode="r", allow_pickle=False)
 
 
 def read_rows(array, rows: np.ndarray) -> np.ndarray:

@@ -1,9 +1,10 @@
 """The smallNORB release files: ``smallnorb:PATH`` (the folder of the six NYU files).
 
 ``smallnorb-5x46789x9x18x6x2x96x96-training-{dat,cat,info}.mat`` and the ``5x01235 ... testing``
-three: binary matrices, not MATLAB files despite the name. Each starts with an int32 magic
-(0x1E3D4C55: bytes; 0x1E3D4C54: int32), an int32 dimension count and max(3, ndim) int32 sizes,
-then little-endian data. ``dat`` (24300, 2, 96, 96) holds a stereo pair per row, ``cat``
+three (or the ``.mat.gz`` files as downloaded, decompressed once into the cache): binary
+matrices, not MATLAB files despite the name. Each starts with an int32 magic (0x1E3D4C55: bytes;
+0x1E3D4C54: int32), an int32 dimension count and max(3, ndim) int32 sizes, then little-endian
+data. ``dat`` (24300, 2, 96, 96) holds a stereo pair per row, ``cat``
 (24300,) the category, ``info`` (24300, 4) the instance, elevation, azimuth (0, 2, ..., 34) and
 lighting. Rows are not in factor order: a table maps each point of the grid to its file and row.
 
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from replab.data.grid import StoredGrid, grid_rows
-from replab.data.mapped import raw_block
+from replab.data.mapped import gunzipped, raw_block
 from replab.data.readers import err, existing, need_dir, short
 from replab.registry import register_dataset
 
@@ -35,10 +36,18 @@ PARTS = {
 
 
 def read_matrix(path: Path) -> np.ndarray:
-    """A smallNORB binary matrix, memory-mapped after its header is checked."""
+    """A smallNORB binary matrix, memory-mapped after its header is checked; the release's
+    ``.mat.gz`` is read too (decompressed once into replab's cache)."""
+    source = path
+    if not path.is_file() and path.with_name(path.name + ".gz").is_file():
+        path = path.with_name(path.name + ".gz")
+        source = gunzipped(path)
     try:
-        with open(path, "rb") as f:
-            head = f.read(24)
+        if isinstance(source, bytes):
+            head = source[:24]
+        else:
+            with open(source, "rb") as f:
+                head = f.read(24)
     except OSError as e:
         raise err(path, f"cannot read ({short(e)})") from None
     if len(head) < 8:
@@ -54,7 +63,8 @@ def read_matrix(path: Path) -> np.ndarray:
     dims = np.frombuffer(head[8 : 8 + 4 * n_sizes], "<i4")[:ndim]
     if (dims <= 0).any():
         raise err(path, f"declares an empty shape {dims.tolist()}")
-    return raw_block(path, 8 + 4 * n_sizes, MAGIC[magic], tuple(int(d) for d in dims))
+    shape = tuple(int(d) for d in dims)
+    return raw_block(source, 8 + 4 * n_sizes, MAGIC[magic], shape, name=path)
 
 
 class Stacked:
@@ -84,7 +94,7 @@ def smallnorb(arg: str) -> StoredGrid:
     images, features, is_test = [], [], []
     for part, template in PARTS.items():
         paths = {kind: folder / template.format(kind) for kind in ("dat", "cat", "info")}
-        missing = [p.name for p in paths.values() if not p.is_file()]
+        missing = [p.name for p in paths.values() if not (p.is_file() or Path(f"{p}.gz").is_file())]
         if missing:
             raise err(folder, f"missing {', '.join(missing)}")
         dat, cat, info = (read_matrix(p) for p in paths.values())
