@@ -127,3 +127,28 @@ def test_points_skip_the_metrics_that_need_a_full_grid_and_run_the_others(tmp_pa
     assert all(math.isfinite(scores[k]) for k in ("mig", "dci_disentanglement", "modularity"))
     assert "symmetry" not in ev and "factor_probes" in ev
     assert any("not a full grid" in n for n in ev["notes"]["disentanglement"])
+
+
+def test_bad_files_stop_train_with_one_line_exit_2_and_nothing_written(tmp_path):
+    """A truncated file, an MPI3D file of an unknown size, a pickle where an array belongs."""
+    write_dsprites(tmp_path / "d.npz", compressed=False)
+    whole = (tmp_path / "d.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(whole[: len(whole) // 2])
+    np.savez(tmp_path / "mpi3d_toy.npz", images=np.zeros((10, 64, 64, 3), np.uint8))
+    np.savez(
+        tmp_path / "pickled.npz",
+        images=np.zeros((2, 4, 4), np.uint8),
+        factors=np.array([{"a": 1}, {"a": 2}], dtype=object),
+    )
+    cases = {
+        f"dsprites:{tmp_path / 'cut.npz'}": "cut.npz",
+        f"mpi3d:{tmp_path / 'mpi3d_toy.npz'}": "holds 10 images; MPI3D files hold 1,036,800",
+        f"gt:{tmp_path / 'pickled.npz'}": "pickled.npz",
+    }
+    for spec, message in cases.items():
+        run = tmp_path / "run"
+        result = CliRunner().invoke(app, ["train", "beta_vae", "--data", spec, "--out", str(run)])
+        assert result.exit_code == 2, (spec, result.output)
+        text = result.stderr.strip()
+        assert "\n" not in text and message in " ".join(text.split()), (spec, text)
+        assert not run.exists()

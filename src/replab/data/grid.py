@@ -107,9 +107,10 @@ class StoredGrid(GroundTruthDataset):
             raise DataError(f"{self.name}: its file could not be read ({e})") from None
         if self.resize is not None and stored.shape[1] != self.resize:
             stored = resize_images(stored, self.resize)
-        x = stored.astype(np.float32) * np.float32(self.scale)
-        x = x[..., None] if x.ndim == 3 else x
-        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        stored = stored[..., None] if stored.ndim == 3 else stored
+        # one pass into one new array: scaled, cast and moved to [n, C, H, W] together
+        x = np.empty((len(stored), stored.shape[3], *stored.shape[1:3]), dtype=np.float32)
+        np.multiply(stored.transpose(0, 3, 1, 2), np.float32(self.scale), out=x)
         if self.transform is not None:
             x = self.transform(x, index)
         return torch.from_numpy(x)
