@@ -12,29 +12,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
-import numpy as np
 import torch
 
+from replab.benchmarks.timing import images_per_second
 from replab.data import make_dataset
 
 DATASETS = ("sprites", "color_sprites", "noisy_sprites")
 BATCH_SIZES = (64, 1024)
-
-
-def images_per_second(dataset, batch: int, seconds: float, seed: int = 0) -> tuple[float, float]:
-    """(median, best) images/s of ``dataset.get_batch`` on random batches of ``batch`` indices."""
-    rng = np.random.default_rng(seed)
-    dataset.get_batch(rng.integers(0, len(dataset), batch))  # warm-up (builds any tables)
-    times: list[float] = []
-    start = time.perf_counter()
-    while len(times) < 5 or time.perf_counter() - start < seconds:
-        indices = rng.integers(0, len(dataset), batch)
-        t0 = time.perf_counter()
-        dataset.get_batch(indices)
-        times.append(time.perf_counter() - t0)
-    return batch / float(np.median(times)), batch / min(times)
 
 
 def summary_rows(r: dict) -> list[tuple[str, str, str]]:

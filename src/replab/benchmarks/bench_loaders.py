@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from replab.benchmarks.release_layouts import LAYOUTS
+from replab.benchmarks.timing import images_per_second
 
 BATCH = 64
 
@@ -79,22 +80,15 @@ def measure_in_this_process(spec: str, seconds: float) -> dict:
         t0 = time.perf_counter()
         data = make_dataset(spec)
         load_s = time.perf_counter() - t0
-        rng = np.random.default_rng(0)
         t0 = time.perf_counter()
-        data.get_batch(rng.integers(0, len(data), BATCH))
+        data.get_batch(np.random.default_rng(1).integers(0, len(data), BATCH))
         first_batch_s = time.perf_counter() - t0
-        times = []
-        start = time.perf_counter()
-        while len(times) < 5 or time.perf_counter() - start < seconds:
-            indices = rng.integers(0, len(data), BATCH)
-            t0 = time.perf_counter()
-            data.get_batch(indices)
-            times.append(time.perf_counter() - t0)
+        median, _ = images_per_second(data, BATCH, seconds)
     return {
         "examples": len(data),
         "load_s": load_s,
         "first_batch_s": first_batch_s,
-        "images_per_s": BATCH / float(np.median(times)),
+        "images_per_s": median,
         "peak_anon_mb": peak.anon_mb,
         "peak_file_mb": peak.file_mb,
     }

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import statistics
+import time
 from pathlib import Path
+
+import numpy as np
 
 
 def timed_overrides(steps: int, batch_size: int | None = None, **more) -> dict:
@@ -42,3 +45,17 @@ def median_rate(run_dir: Path, skip: int) -> float:
     """The median samples/s of a run's per-step log lines after the first ``skip``."""
     records = (Path(run_dir) / "metrics.jsonl").read_text().strip().splitlines()
     return float(statistics.median(json.loads(r)["samples_per_s"] for r in records[skip:]))
+
+
+def images_per_second(dataset, batch: int, seconds: float, seed: int = 0) -> tuple[float, float]:
+    """(median, best) images/s of ``dataset.get_batch`` on random batches of ``batch`` indices."""
+    rng = np.random.default_rng(seed)
+    dataset.get_batch(rng.integers(0, len(dataset), batch))  # warm-up (builds any tables)
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < 5 or time.perf_counter() - start < seconds:
+        indices = rng.integers(0, len(dataset), batch)
+        t0 = time.perf_counter()
+        dataset.get_batch(indices)
+        times.append(time.perf_counter() - t0)
+    return batch / float(np.median(times)), batch / min(times)
