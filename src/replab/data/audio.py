@@ -108,4 +108,4 @@ class AudioDataset(AudioFeatures, InMemoryDataset):
             None if self.y is None else (len(class_names) if class_names else int(self.y.max()) + 1)
         )
         self.info = DataInfo(shape=tuple(self.x.shape[1:]), num_classes=num_classes, kind="audio")
-        self._test_mask = None if test_mask is None else np.asarray(test_mask, dtype=bool)
+        self.test_mask = None if test_mask is None else np.asarray(test_mask, dtype=bool)

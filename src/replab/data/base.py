@@ -83,16 +83,22 @@ class Dataset(ABC):
     def has_labels(self) -> bool:
         return self.info.num_classes is not None
 
-    def split(self, which: str, test_fraction: float = 0.1) -> Subset:
-        """Deterministic train/test split: a fixed permutation (seed 0) of the indices.
+    # A conventional test split (files shipped as train and test): True where an example is in
+    # the test part. None: ``split`` draws a fixed random part.
+    test_mask: np.ndarray | None = None
 
-        Subclasses with a conventional split (e.g. files shipped as train and test) override it.
-        """
+    def split(self, which: str, test_fraction: float = 0.1) -> Subset:
+        """Deterministic train/test split: ``test_mask`` where the data has one, else a fixed
+        permutation (seed 0) of the indices with ``test_fraction`` of them for the test."""
         if which not in ("train", "test", "all"):
             raise ValueError(f"split must be 'train', 'test' or 'all', got {which!r}")
         n = len(self)
         if which == "all":
             return self.subset(np.arange(n))
+        if self.test_mask is not None:
+            return self.subset(
+                np.flatnonzero(self.test_mask if which == "test" else ~self.test_mask)
+            )
         perm = np.random.default_rng(0).permutation(n)
         n_test = max(1, int(round(n * test_fraction)))
         idx = perm[:n_test] if which == "test" else perm[n_test:]
@@ -138,11 +144,10 @@ class Subset(Dataset):
 
 class InMemoryDataset(Dataset):
     """Tensors ``self.x`` (and ``self.y``) held in memory, with an optional conventional test
-    split as a boolean mask ``self._test_mask``: the shared part of arrays, audio and text."""
+    split as a boolean mask ``self.test_mask``: the shared part of arrays, audio and text."""
 
     x: torch.Tensor
     y: torch.Tensor | None = None
-    _test_mask: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.x)
@@ -153,15 +158,6 @@ class InMemoryDataset(Dataset):
         if self.y is not None:
             out["y"] = self.y[idx]
         return out
-
-    def split(self, which: str, test_fraction: float = 0.1) -> Subset:
-        if self._test_mask is None or which == "all":
-            return super().split(which, test_fraction)
-        if which not in ("train", "test"):
-            raise ValueError(f"split must be 'train', 'test' or 'all', got {which!r}")
-        return Subset(
-            self, np.flatnonzero(self._test_mask if which == "test" else ~self._test_mask)
-        )
 
 
 class ArrayDataset(InMemoryDataset):
@@ -205,8 +201,8 @@ class ArrayDataset(InMemoryDataset):
         self.info = DataInfo(shape=tuple(self.x.shape[1:]), num_classes=num_classes)
         self.class_names = class_names
         if test_indices is not None:
-            self._test_mask = np.zeros(len(self.x), dtype=bool)
-            self._test_mask[np.asarray(test_indices)] = True
+            self.test_mask = np.zeros(len(self.x), dtype=bool)
+            self.test_mask[np.asarray(test_indices)] = True
 
     def get_batch(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
         idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
@@ -292,20 +288,11 @@ class GroundTruth(ABC):
 class GroundTruthDataset(GroundTruth, Dataset):
     """The whole factor grid as a data set: index ``i`` is the mixed-radix number of the factor
     indices, so every point is indexable. Subclasses implement ``observations(factors)`` for an
-    int array [n, F]. A conventional test split (a file's own) is a mask over the grid indices,
-    ``test_mask``; without one, ``split`` draws the usual fixed random 10%."""
-
-    test_mask: np.ndarray | None = None
+    int array [n, F]. A conventional test split (a file's own) is ``test_mask`` over the grid
+    indices."""
 
     def __len__(self) -> int:
         return int(np.prod(self.factor_sizes))
-
-    def split(self, which: str, test_fraction: float = 0.1) -> Subset:
-        if self.test_mask is None or which == "all":
-            return super().split(which, test_fraction)
-        if which not in ("train", "test"):
-            raise ValueError(f"split must be 'train', 'test' or 'all', got {which!r}")
-        return self.subset(np.flatnonzero(self.test_mask if which == "test" else ~self.test_mask))
 
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """n factor vectors drawn uniformly and independently per factor."""

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from replab.data.base import DataError, DataInfo, Dataset, Subset
+from replab.data.base import DataError, DataInfo, Dataset
 from replab.data.readers import err, existing, need_dir, parse_options, short
 from replab.registry import register_dataset
 from replab.specs import Option
@@ -116,13 +116,6 @@ class CelebA(Dataset):
             "x": torch.from_numpy(x.transpose(0, 3, 1, 2).astype(np.float32) / 255.0),
             "y": torch.as_tensor(self.values[indices, self.label], dtype=torch.long),
         }
-
-    def split(self, which: str, test_fraction: float = 0.1) -> Subset:
-        if which == "all":
-            return super().split(which)
-        if which not in ("train", "test"):
-            raise ValueError(f"split must be 'train', 'test' or 'all', got {which!r}")
-        return self.subset(np.flatnonzero(self.test_mask if which == "test" else ~self.test_mask))
 
 
 @register_dataset("celeba", takes_argument=True)

@@ -290,3 +290,23 @@ def copy_into_cache(name: str, build) -> Path | None:
         with atomic_path(target) as tmp:
             build(tmp)
     return target
+
+
+class StackedRows:
+    """Rows of several arrays of one row shape, read as one array (each stays mapped): the
+    parts a release ships as separate files (smallNORB's and STL-10's train and test)."""
+
+    def __init__(self, parts: list[np.ndarray]):
+        self.parts = parts
+        self.starts = np.cumsum([0] + [len(p) for p in parts])
+        self.shape = (int(self.starts[-1]), *parts[0].shape[1:])
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows)
+        which = np.searchsorted(self.starts, rows, side="right") - 1
+        out = np.empty((len(rows), *self.shape[1:]), dtype=self.parts[0].dtype)
+        for k, part in enumerate(self.parts):
+            take = which == k
+            if take.any():
+                out[take] = part[rows[take] - self.starts[k]]
+        return out

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from replab.data.grid import StoredGrid, grid_rows
-from replab.data.mapped import gunzipped, raw_block
+from replab.data.mapped import StackedRows, gunzipped, raw_block
 from replab.data.readers import err, existing, need_dir, short
 from replab.registry import register_dataset
 
@@ -67,25 +67,6 @@ def read_matrix(path: Path) -> np.ndarray:
     return raw_block(source, 8 + 4 * n_sizes, MAGIC[magic], shape, name=path)
 
 
-class Stacked:
-    """Rows of several arrays of one row shape, read as one array (each stays mapped)."""
-
-    def __init__(self, parts: list[np.ndarray]):
-        self.parts = parts
-        self.starts = np.cumsum([0] + [len(p) for p in parts])
-        self.shape = (int(self.starts[-1]), *parts[0].shape[1:])
-
-    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
-        rows = np.asarray(rows)
-        which = np.searchsorted(self.starts, rows, side="right") - 1
-        out = np.empty((len(rows), *self.shape[1:]), dtype=self.parts[0].dtype)
-        for k, part in enumerate(self.parts):
-            take = which == k
-            if take.any():
-                out[take] = part[rows[take] - self.starts[k]]
-        return out
-
-
 @register_dataset("smallnorb", takes_argument=True)
 def smallnorb(arg: str) -> StoredGrid:
     """The smallNORB release (its folder of six files): 5 categories x 10 instances x 9 x 18 x 6."""
@@ -122,7 +103,7 @@ def smallnorb(arg: str) -> StoredGrid:
         raise err(folder, f"the two parts' images are {problem}")
     data = StoredGrid(
         "smallnorb",
-        Stacked(images),
+        StackedRows(images),
         FACTOR_NAMES,
         sizes,
         label_factor="category",

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from replab.data.base import DataInfo, Dataset, Subset
-from replab.data.mapped import raw_block, read_rows
+from replab.data.base import DataInfo, Dataset
+from replab.data.mapped import StackedRows, raw_block, read_rows
 from replab.data.readers import err, existing, need_dir, parse_options
 from replab.registry import register_dataset
 from replab.specs import Option
@@ -53,39 +53,25 @@ class STL10(Dataset):
     """STL-10 images (and labels for the labelled part), memory-mapped."""
 
     def __init__(self, parts: list[np.ndarray], labels: np.ndarray | None, test_from: int | None):
-        self.parts = parts
-        self.starts = np.cumsum([0] + [len(p) for p in parts])
+        self.images = StackedRows(parts)
         self.labels = labels
-        self.test_from = test_from
         self.name = "stl10"
         self.class_names = CLASSES if labels is not None else None
         self.info = DataInfo(shape=(3, 96, 96), num_classes=10 if labels is not None else None)
+        if test_from is not None:  # the test files' images follow the train files'
+            self.test_mask = np.arange(len(self)) >= test_from
 
     def __len__(self) -> int:
-        return int(self.starts[-1])
+        return self.images.shape[0]
 
     def get_batch(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
         indices = np.asarray(indices, dtype=np.int64)
-        which = np.searchsorted(self.starts, indices, side="right") - 1
-        x = np.empty((len(indices), 3, 96, 96), dtype=np.uint8)
-        for k, part in enumerate(self.parts):
-            take = which == k
-            if take.any():
-                x[take] = read_rows(part, indices[take] - self.starts[k])
+        x = read_rows(self.images, indices)
         # column-major on disk: swap to rows x columns
         out = {"x": torch.from_numpy(x.transpose(0, 1, 3, 2).astype(np.float32) / 255.0)}
         if self.labels is not None:
             out["y"] = torch.as_tensor(self.labels[indices])
         return out
-
-    def split(self, which: str, test_fraction: float = 0.1) -> Subset:
-        if self.test_from is None or which == "all":
-            return super().split(which, test_fraction)
-        if which not in ("train", "test"):
-            raise ValueError(f"split must be 'train', 'test' or 'all', got {which!r}")
-        n = len(self)
-        idx = np.arange(self.test_from, n) if which == "test" else np.arange(self.test_from)
-        return self.subset(idx)
 
 
 @register_dataset("stl10", takes_argument=True)
