@@ -82,8 +82,10 @@ def test_peak_memory_tells_held_memory_from_mapped_pages(tmp_path):
     path.write_bytes(bytes(96 * 2**20))
     with PeakMemory() as before:
         pass
-    with PeakMemory() as mapped:
-        total = int(np.memmap(path, dtype=np.uint8, mode="r").sum(dtype=np.int64))
+    with PeakMemory() as mapped:  # the map stays open until the last sample, at the exit
+        pages = np.memmap(path, dtype=np.uint8, mode="r")
+        total = int(pages.sum(dtype=np.int64))
+    del pages
     with PeakMemory() as held:
         array = np.ones(96 * 2**20, dtype=np.uint8)
         total += int(array.sum())
