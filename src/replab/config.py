@@ -51,6 +51,11 @@ class TrainConfig:
     warmup_steps: int = param(0, min=0)
     min_lr_ratio: float = param(0.0, min=0.0, max=1.0, help="decay floor as a share of lr")
     grad_clip: float = param(1.0, min=0.0, help="max global grad norm; 0 disables")
+    order: str = param(
+        "shuffled",
+        choices=["shuffled", "in_order"],
+        help="each epoch's order of examples: shuffled by (seed, epoch), or the data set's own",
+    )
     seed: int = param(0, min=0)
     device: str = param("auto", help="auto, cpu, cuda, cuda:N or mps")
     precision: str = param("auto", choices=["auto", "fp32", "bf16"], help="auto: bf16 on CUDA")

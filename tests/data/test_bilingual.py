@@ -15,7 +15,7 @@ def test_bilingual_dictionary_is_one_to_one_between_disjoint_vocabularies():
     files = dictionary_files()
     train = files["dictionary.train.txt"].splitlines()
     test = files["dictionary.test.txt"].splitlines()
-    assert len(train) == 20 and len(test) == 180 and not set(train) & set(test)
+    assert len(train) == 60 and len(test) == 140 and not set(train) & set(test)
     assert sorted(train + test) == sorted(files["dictionary.txt"].splitlines())
 
 

@@ -151,7 +151,8 @@ def test_published_defaults():
     cfg = configure("word2vec", "bilingual_a")
     m, t = cfg.model, cfg.train
     assert (m.dim, m.window, m.negatives, m.ns_exponent, m.sample) == (100, 5, 5, 0.75, 1e-3)
-    assert t.schedule == "linear"
+    assert (m.engine, m.alpha) == ("auto", 0.025)  # word2vec.c's -alpha
+    assert (t.schedule, t.min_lr_ratio, t.order) == ("linear", 1e-4, "in_order")
 
 
 def test_learns_which_words_share_contexts():

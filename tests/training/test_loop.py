@@ -28,6 +28,11 @@ def test_batch_indices_are_epoch_permutations():
     assert not np.array_equal(BatchIndices(10, 4, 1)(0), s(0))
 
 
+def test_batches_in_order_walk_the_data_set_epoch_after_epoch():
+    s = BatchIndices(n=10, batch_size=4, seed=3, shuffle=False)
+    assert [s(i).tolist() for i in range(3)] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 0, 1]]
+
+
 def test_learning_rate_warmup_then_cosine():
     cfg = configure(
         "vae",

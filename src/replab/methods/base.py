@@ -10,7 +10,7 @@ the paper's defaults, in a nested ``Config`` dataclass.
 
 from __future__ import annotations
 
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -90,3 +90,24 @@ class Method(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+
+class SelfUpdating(ABC):
+    """A method that may train by its own update rule instead of handing the gradient of
+    ``loss`` to the loop's optimisers: word2vec's per-pair SGD, where each pair's update
+    changes the vectors the next pair reads, which no gradient of a whole batch reproduces.
+    When :meth:`updates_itself` says so, the loop calls :meth:`update` without autograd and
+    builds no optimiser state; the schedule (``train.schedule``, ``warmup_steps``,
+    ``min_lr_ratio``) still sets the rate, through ``lr_scale``."""
+
+    def updates_itself(self) -> bool:
+        """Whether this model, with its settings and on its device, trains by :meth:`update`
+        (a ConfigError if its settings ask for a rule this device cannot run)."""
+        return True
+
+    @abstractmethod
+    def update(
+        self, batch: dict[str, torch.Tensor], step: int, lr_scale: float
+    ) -> dict[str, torch.Tensor]:
+        """One training step at ``lr_scale`` times the method's peak rate; ``{"loss": ...}``
+        and other scalars to log, as ``loss`` returns."""

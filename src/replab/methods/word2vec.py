@@ -1,7 +1,8 @@
 """word2vec (Mikolov et al., 2013): skip-gram or CBOW with negative sampling.
 
-A batch is rows of token ids (chunks of a corpus); the training pairs are made inside the loss,
-vectorised, as word2vec.c makes them while it reads:
+A batch is rows of token ids (chunks of a corpus); the training pairs are made from it as
+word2vec.c makes them while it reads (all at once in the batched engine, one by one in the
+compiled one):
 
 1. sub-sampling: each occurrence of word w is kept with probability
    ``P_keep(w) = min(1, sqrt(t / f(w)) + t / f(w))`` (word2vec.c's form of the paper's
@@ -11,16 +12,22 @@ vectorised, as word2vec.c makes them while it reads:
    CBOW: the mean of those context vectors predicts the centre;
 4. negatives: ``K`` words per pair from ``P_n(w) = count(w)^0.75 / sum_v count(v)^0.75``.
 
-Loss, per pair (c, o) with noise words n_1..n_K, averaged over the batch's pairs:
+Loss, per pair (c, o) with noise words n_1..n_K:
 ``L = -[log sigma(u_o . v_c) + sum_k log sigma(-u_{n_k} . v_c)]``, v the input ("word")
 vectors (what ``encode`` and the word queries use), u the output ones.
 
-Optimiser: word2vec.c runs plain SGD one pair at a time (lr 0.025 decaying linearly to
-0.0001 of itself). A batch of thousands of pairs updates a frequent word's vectors hundreds of
-times at once, and summed SGD at that rate diverges (the loss turns NaN); Adam on
-the mean loss (lr 0.01, linear decay, the same 1e-4 floor) adapts the step per coordinate and
-trains stably. ``reduction=sum sparse=true train.optimizer=sgd`` gives word2vec's own update for
-small batches.
+Two engines train it (``engine``):
+
+- ``compiled`` (``auto``'s choice on a CPU): word2vec.c's own update, plain SGD one pair at a
+  time at ``alpha`` (0.025), decayed on the run's schedule (linear to 1e-4 of itself), in a
+  numba kernel on Hogwild threads (``methods.word2vec_kernel``). With one thread a run is
+  exact to resume; with more, the threads race on shared vectors as word2vec.c's and gensim's
+  do, and two runs differ in the last bits.
+- ``batched`` (``auto``'s choice on a GPU): the pairs of a batch made at once in torch, and the
+  mean loss minimised by the loop's optimiser. A batch of thousands of pairs updates a frequent
+  word's vectors hundreds of times at once, and summed SGD at word2vec's rate diverges; Adam on
+  the mean loss (train.lr 0.01, linear decay to 1e-4) adapts the step per coordinate and trains
+  stably, though to worse vectors than per-pair SGD (``bench_word2vec`` measures both).
 """
 
 from __future__ import annotations
@@ -31,16 +38,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from replab.config import param
+from replab.config import ConfigError, param
 from replab.data.tokens import check_token_ids
-from replab.methods.base import Method
+from replab.methods.base import Method, SelfUpdating
 from replab.methods.capabilities import Encoder, TokenVectors
 from replab.methods.inputs import Tokens
 from replab.registry import register_method
 
 PAD = 0
 
-# Linear decay to 1e-4 of the peak as word2vec.c; Adam instead of per-pair SGD (see above).
+# Linear decay to 1e-4 of the peak as word2vec.c. The optimiser settings are the batched
+# engine's (Adam, see above); the compiled engine follows only the schedule, at its ``alpha``.
 # A batch is 32 chunks (2,048 words at seq_len 64).
 WORD2VEC_TRAIN_DEFAULTS = {
     "optimizer": "adam",
@@ -51,6 +59,9 @@ WORD2VEC_TRAIN_DEFAULTS = {
     "warmup_steps": 0,
     "grad_clip": 0.0,
     "batch_size": 32,
+    # word2vec.c and gensim read the corpus in order each epoch; shuffling the chunks cost a
+    # fifth of the analogies on tinyshakespeare (bench_word2vec, 3 seeds each)
+    "order": "in_order",
 }
 
 
@@ -66,6 +77,14 @@ class Word2VecConfig:
     architecture: str = param("skipgram", choices=["skipgram", "cbow"])
     reduction: str = param("mean", choices=["mean", "sum"], help="of the loss over the pairs")
     sparse: bool = param(False, help="sparse gradients (for plain SGD with reduction=sum)")
+    engine: str = param(
+        "auto",
+        choices=["auto", "compiled", "batched"],
+        help="compiled: word2vec.c's per-pair SGD (CPU); batched: torch (any device); "
+        "auto: compiled on a CPU",
+    )
+    alpha: float = param(0.025, min=0.0, help="compiled engine: word2vec.c's -alpha, the SGD rate")
+    threads: int = param(0, min=0, help="compiled engine: threads; 0: torch's thread count")
 
 
 def keep_probabilities(counts: torch.Tensor, t: float) -> torch.Tensor:
@@ -130,7 +149,7 @@ def cbow_windows(x: torch.Tensor, reach: torch.Tensor, window: int):
 
 
 @register_method("word2vec", pillar="contrastive")
-class Word2Vec(Method, Encoder, TokenVectors):
+class Word2Vec(Method, SelfUpdating, Encoder, TokenVectors):
     """word2vec (Mikolov et al., 2013): skip-gram/CBOW with negative sampling."""
 
     Config = Word2VecConfig
@@ -149,6 +168,7 @@ class Word2Vec(Method, Encoder, TokenVectors):
         # word2vec.c: input vectors uniform in +-0.5/dim, output vectors zero
         nn.init.uniform_(self.in_vectors.weight, -0.5 / cfg.dim, 0.5 / cfg.dim)
         nn.init.zeros_(self.out_vectors.weight)
+        self._noise_table = None  # the compiled engine's alias table of ``noise``, once built
 
     def _negatives(self, n: int) -> torch.Tensor:
         k = self.cfg.negatives
@@ -188,6 +208,42 @@ class Word2Vec(Method, Encoder, TokenVectors):
             "loss_per_pair": total.detach() / n,
             "pairs": torch.tensor(float(len(per_pair))),
         }
+
+    def updates_itself(self) -> bool:
+        """The compiled engine trains by its own per-pair SGD; the batched one by the loop."""
+        on_cpu = self.in_vectors.weight.device.type == "cpu"
+        if self.cfg.engine == "compiled" and not on_cpu:
+            raise ConfigError(
+                "word2vec: engine=compiled runs on the CPU; on "
+                f"{self.in_vectors.weight.device.type} use engine=batched (or auto)"
+            )
+        if self.cfg.engine == "compiled" and self.cfg.sparse:
+            raise ConfigError("word2vec: sparse applies to the batched engine only")
+        return self.cfg.engine == "compiled" or (self.cfg.engine == "auto" and on_cpu)
+
+    def update(self, batch, step, lr_scale):
+        """word2vec.c's per-pair SGD on the batch's rows, at ``alpha * lr_scale``."""
+        from replab.methods import word2vec_kernel
+
+        x = batch["x"]
+        check_token_ids(x, self.info.vocab_size, "word2vec")
+        if self._noise_table is None:
+            self._noise_table = word2vec_kernel.alias_table(self.noise.double().numpy())
+        total, pairs = word2vec_kernel.run_batch(
+            self.in_vectors.weight.detach().numpy(),
+            self.out_vectors.weight.detach().numpy(),
+            x.numpy(),
+            self.keep_prob.double().numpy(),
+            self._noise_table,
+            window=self.cfg.window,
+            negatives=self.cfg.negatives,
+            cbow=self.cfg.architecture == "cbow",
+            alpha=self.cfg.alpha * lr_scale,
+            key=word2vec_kernel.step_key(self.seed, step),
+            threads=self.cfg.threads or torch.get_num_threads(),
+        )
+        per_pair = torch.tensor(total / max(pairs, 1))
+        return {"loss": per_pair, "loss_per_pair": per_pair, "pairs": torch.tensor(float(pairs))}
 
     def encode(self, x):
         """Mean of the word vectors of each row's tokens (padding ignored; zeros if none)."""

@@ -31,6 +31,7 @@ from replab.config import ConfigError, RunConfig, TrainConfig
 from replab.data.base import Dataset
 from replab.files import append_jsonl, atomic_write_text
 from replab.methods import method_class
+from replab.methods.base import SelfUpdating
 from replab.run import Run, build_model, pick_device, prepare_run_dir, write_run_files
 from replab.run.checkpoints import (
     checkpoint_dirs,
@@ -46,13 +47,16 @@ class TrainingError(RuntimeError):
 
 
 class BatchIndices:
-    """Global batch indices for step s: consecutive slices of per-epoch permutations."""
+    """Global batch indices for step s: consecutive slices of per-epoch permutations (or of
+    0..n-1 every epoch when not ``shuffle``: word2vec reads its corpus in order)."""
 
-    def __init__(self, n: int, batch_size: int, seed: int):
-        self.n, self.batch_size, self.seed = n, batch_size, seed
+    def __init__(self, n: int, batch_size: int, seed: int, shuffle: bool = True):
+        self.n, self.batch_size, self.seed, self.shuffle = n, batch_size, seed, shuffle
         self._epoch, self._perm = -1, None
 
     def _permutation(self, epoch: int) -> np.ndarray:
+        if not self.shuffle:
+            return np.arange(self.n)
         if epoch != self._epoch:
             self._perm = np.random.default_rng([self.seed, epoch]).permutation(self.n)
             self._epoch = epoch
@@ -317,7 +321,15 @@ class SingleRun(Steps):
         self.data = data.split("train")
         self.layout = memory_format_for(self.cfg, device)
         self.model = seeded_model(cfg, self.data.info, device).to(memory_format=self.layout)
-        groups = self.model.param_groups()
+        # A method with its own update rule (word2vec's per-pair SGD) has no optimiser and is
+        # called without autograd.
+        self.self_updating = isinstance(self.model, SelfUpdating) and self.model.updates_itself()
+        if self.self_updating and dist.world_size() > 1:
+            raise ConfigError(
+                f"{cfg.method} trains by its own update rule with these settings, which runs in "
+                "one process only, not under torchrun"
+            )
+        groups = {} if self.self_updating else self.model.param_groups()
         self.optimisers = Optimisers(groups, self.cfg, self.model.group_train_overrides)
         if self.main:
             out.mkdir(parents=True, exist_ok=True)
@@ -343,7 +355,9 @@ class SingleRun(Steps):
                 self.model, device_ids=[device.index] if device.type == "cuda" else None
             )
         self.autocast = autocast_for(self.cfg, device)
-        self.sampler = BatchIndices(len(self.data), self.cfg.batch_size, self.cfg.seed)
+        self.sampler = BatchIndices(
+            len(self.data), self.cfg.batch_size, self.cfg.seed, self.cfg.order == "shuffled"
+        )
         self.per_rank = self.cfg.batch_size // dist.world_size()
         self.lo = dist.rank() * self.per_rank
         self.model.train()
@@ -366,6 +380,9 @@ class SingleRun(Steps):
     def step(self, step, lr_scale):
         idx = self.sampler(step)[self.lo : self.lo + self.per_rank]
         batch = batch_to(self.data.get_batch(idx), self.device, self.layout)
+        if self.self_updating:
+            with torch.no_grad():
+                return self.model.update(batch, step, lr_scale)
         self.optimisers.set_scale(lr_scale)
         with self.autocast:
             logs = self.forward(batch, step)

@@ -179,7 +179,10 @@ class SeedStack(Steps):
             d.mkdir(parents=True, exist_ok=True)
             write_run_files(d, cfg_s, data)
         self.data = train_split
-        self.samplers = [BatchIndices(len(train_split), self.cfg.batch_size, s) for s in seeds]
+        self.samplers = [
+            BatchIndices(len(train_split), self.cfg.batch_size, s, self.cfg.order == "shuffled")
+            for s in seeds
+        ]
         first_batch = train_split.get_batch(self.samplers[0](0))
         self.noise_shapes = _noise_shapes(self.template, first_batch, device)
         self.autocast = autocast_for(self.cfg, device)
