@@ -64,6 +64,12 @@ class TrainConfig:
         choices=["auto", "contiguous", "channels_last"],
         help="layout of conv weights and images; auto: channels_last under bf16 on a CPU",
     )
+    compile: str = param(
+        "off",
+        choices=["off", "default", "reduce-overhead", "max-autotune"],
+        help="torch.compile the loss's forward pass with this mode; reduce-overhead replays "
+        "CUDA graphs for small, launch-bound models",
+    )
     log_every: int = param(50, min=1)
     checkpoint_every: int = param(500, min=1)
     keep_checkpoints: int = param(2, min=1)

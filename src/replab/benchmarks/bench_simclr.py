@@ -62,9 +62,9 @@ def _timed(fn, device, reps: int, warmup: int) -> list[float]:
     return times
 
 
-def replab_rate(batch: int, size: int, warmup: int, steps: int) -> float:
+def replab_rate(batch: int, size: int, warmup: int, steps: int, more: dict | None = None) -> float:
     """Source images/s of ``train()``: the median of the loop's per-step log records after
-    the warm-up."""
+    the warm-up; ``more`` overrides the run's settings (``train.compile``, say)."""
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory(prefix="replab-bench-simclr-") as tmp:
         path = Path(tmp) / "random.npz"
@@ -73,7 +73,7 @@ def replab_rate(batch: int, size: int, warmup: int, steps: int) -> float:
         cfg = configure(
             "simclr",
             f"npz:{path}",
-            overrides=per_step_overrides(warmup, steps, batch),
+            overrides=per_step_overrides(warmup, steps, batch, **(more or {})),
         )
         train(cfg, make_dataset(cfg.data), Path(tmp) / "run", progress=False)
         return median_rate(Path(tmp) / "run", warmup)

@@ -114,6 +114,23 @@ def memory_format_for(cfg: TrainConfig, device: torch.device) -> torch.memory_fo
     return torch.contiguous_format
 
 
+def compiled(forward: torch.nn.Module, cfg: TrainConfig, device: torch.device):
+    """``forward`` under ``torch.compile`` in ``train.compile``'s mode, or as it is (``off``).
+    The weights stay the module's own: checkpoints and the saved model are the same either way.
+    A compiled step differs from an eager one by float rounding and, in methods that draw
+    noise inside the forward pass, by the noise itself (Inductor has its own generator)."""
+    if cfg.compile == "off":
+        return forward
+    return torch.compile(forward, mode=cfg.compile)
+
+
+def begin_step(cfg: TrainConfig, device: torch.device) -> None:
+    """Tell CUDA-graph replay (``train.compile=reduce-overhead``) that a new step begins, so
+    that the last step's outputs may be overwritten."""
+    if cfg.compile == "reduce-overhead" and device.type == "cuda":
+        torch.compiler.cudagraph_mark_step_begin()
+
+
 def batch_to(batch: dict, device: torch.device, memory_format: torch.memory_format) -> dict:
     """A batch on ``device``, images (4-D tensors) turned channels-last when that is the layout;
     otherwise every tensor keeps the layout the data set gave it."""
@@ -354,6 +371,8 @@ class SingleRun(Steps):
             self.forward = DistributedDataParallel(
                 self.model, device_ids=[device.index] if device.type == "cuda" else None
             )
+        if not self.self_updating:  # an own update rule has no forward pass to compile
+            self.forward = compiled(self.forward, self.cfg, device)
         self.autocast = autocast_for(self.cfg, device)
         self.sampler = BatchIndices(
             len(self.data), self.cfg.batch_size, self.cfg.seed, self.cfg.order == "shuffled"
@@ -384,6 +403,7 @@ class SingleRun(Steps):
             with torch.no_grad():
                 return self.model.update(batch, step, lr_scale)
         self.optimisers.set_scale(lr_scale)
+        begin_step(self.cfg, self.device)
         with self.autocast:
             logs = self.forward(batch, step)
         optimise(logs, self.optimisers)

@@ -298,6 +298,8 @@ def train_seeds(
         raise ConfigError("--seeds: no seeds given")
     if tcfg.memory_format == "channels_last":  # stacked weights are 5-D: no channels-last layout
         raise ConfigError("--seeds keeps PyTorch's default layout; drop train.memory_format")
+    if tcfg.compile != "off":  # torch.compile of vmap over functional_call is not wired here
+        raise ConfigError("--seeds runs eagerly; drop train.compile")
     check_run_data(cfg, data)
     dirs = [Path(out) / f"seed-{s}" for s in seeds]
     for d in dirs:
