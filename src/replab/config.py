@@ -64,6 +64,12 @@ class TrainConfig:
         choices=["auto", "contiguous", "channels_last"],
         help="layout of conv weights and images; auto: channels_last under bf16 on a CPU",
     )
+    data_device: str = param(
+        "auto",
+        choices=["auto", "host"],
+        help="where batches are made: auto: on the training device where the data set can "
+        "(procedural sprites); host: on the CPU, then copied",
+    )
     compile: str = param(
         "off",
         choices=["off", "default", "reduce-overhead", "max-autotune"],

@@ -361,3 +361,25 @@ def test_bad_factors_raise_a_one_line_value_error(datasets, name):
         ds.get_batch(np.array([N_IMAGES]))
     # Torch tensors of indices are fine.
     assert torch.equal(ds.observations(torch.as_tensor(good)), ds.observations(good))
+
+
+def test_rendering_on_a_device_gives_the_cpu_renderers_pixels():
+    """``render_on`` (run here with device=cpu) copies the same patches as ``render_np``; the
+    data set's ``get_batch_on`` serves the same batch as ``get_batch``, subsets included."""
+    from replab.data.sprites import render_np, render_on
+
+    data = make_dataset("sprites")
+    rng = np.random.default_rng(3)
+    factors = data.sample_factors(300, rng)
+    assert torch.equal(
+        render_on(factors, torch.device("cpu")), torch.from_numpy(render_np(factors))
+    )
+    train = data.split("train")
+    idx = rng.integers(0, len(train), 64)
+    host, device = train.get_batch(idx), train.get_batch_on(idx, torch.device("cpu"))
+    assert host.keys() == device.keys()
+    assert all(torch.equal(host[k], device[k]) for k in host)
+    with pytest.raises(
+        ValueError, match="'pos_y' .* got 32"
+    ):  # checked on the host, before the device
+        data.observations_on(np.array([[0, 0, 0, 0, 32]]), torch.device("cpu"))

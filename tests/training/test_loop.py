@@ -15,6 +15,7 @@ from replab.training.loop import (
     BatchIndices,
     TrainingError,
     learning_rate,
+    make_batch,
     memory_format_for,
     train,
 )
@@ -183,3 +184,15 @@ def test_subnormals_are_flushed_while_training_on_cpu_only(tmp_path, monkeypatch
     train(cfg, make_dataset(cfg.data), tmp_path / "run", progress=False)
     assert seen == [0.0, 0.0]
     assert (subnormal * 1.0).item() != 0.0  # the default is back afterwards
+
+
+@pytest.mark.parametrize(
+    "setting, device, made_on",
+    [("auto", "meta", "meta"), ("host", "meta", "cpu"), ("auto", "cpu", "cpu")],
+)
+def test_batches_are_made_on_the_training_device_where_the_setting_allows(setting, device, made_on):
+    # "meta" stands in for an accelerator: tensors with shapes and no storage
+    data = make_dataset("sprites").split("train")
+    batch = make_batch(data, np.arange(4), TrainConfig(data_device=setting), torch.device(device))
+    assert {v.device.type for v in batch.values()} == {made_on}
+    assert batch["x"].shape == (4, 1, 64, 64)

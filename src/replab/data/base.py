@@ -62,6 +62,12 @@ class Dataset(ABC):
     def get_batch(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
         """The examples at ``indices`` as a dict of batched tensors."""
 
+    def get_batch_on(self, indices: np.ndarray, device: torch.device) -> dict[str, torch.Tensor]:
+        """The batch at ``indices`` on ``device``. A data set that can make its examples there
+        (procedural images rendered by the accelerator rather than by two CPU cores and then
+        copied) overrides this; by default they are made on the CPU and moved."""
+        return {k: v.to(device, non_blocking=True) for k, v in self.get_batch(indices).items()}
+
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         batch = self.get_batch(np.asarray([i]))
         return {k: v[0] for k, v in batch.items()}
@@ -128,6 +134,9 @@ class Subset(Dataset):
 
     def get_batch(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
         return self.parent.get_batch(self.indices[np.asarray(indices)])
+
+    def get_batch_on(self, indices: np.ndarray, device: torch.device) -> dict[str, torch.Tensor]:
+        return self.parent.get_batch_on(self.indices[np.asarray(indices)], device)
 
     def raw_features(self, x: torch.Tensor) -> np.ndarray:
         return self.parent.raw_features(x)
@@ -303,9 +312,22 @@ class GroundTruthDataset(GroundTruth, Dataset):
 
     def get_batch(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
         factors = self.index_to_factors(indices)
+        return self._batch(factors, self.observations(factors))
+
+    def get_batch_on(self, indices: np.ndarray, device: torch.device) -> dict[str, torch.Tensor]:
+        factors = self.index_to_factors(indices)
+        batch = self._batch(factors, self.observations_on(factors, device))
+        return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+    def observations_on(self, factors: np.ndarray, device: torch.device) -> torch.Tensor:
+        """``observations(factors)`` made on ``device``: rendered there by a data set that can
+        (it overrides this, with the same pixels), else made on the CPU and moved."""
+        return self.observations(factors).to(device, non_blocking=True)
+
+    def _batch(self, factors: np.ndarray, x: torch.Tensor) -> dict[str, torch.Tensor]:
         label = self.factor_names.index(self.label_factor)
         return {
-            "x": self.observations(factors),
+            "x": x,
             "y": torch.as_tensor(factors[:, label], dtype=torch.long),
             "factors": torch.as_tensor(factors, dtype=torch.long),
         }

@@ -181,6 +181,28 @@ def render_np(f: np.ndarray) -> np.ndarray:
     return out.reshape(n, 1, CANVAS, CANVAS)
 
 
+_DEVICE_TABLES: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def render_on(f: np.ndarray, device: torch.device) -> torch.Tensor:
+    """``render_np`` done on ``device``: the same patch table copied into a canvas there, so
+    the same pixels, without rendering on the host's cores and copying 16 KB per image."""
+    device = torch.device(device)
+    if device not in _DEVICE_TABLES:
+        _DEVICE_TABLES[device] = (
+            torch.from_numpy(_patches()).to(device),
+            torch.from_numpy(_PATCH_OFFSETS).to(device),
+        )
+    patches, offsets = _DEVICE_TABLES[device]
+    f = torch.as_tensor(f, dtype=torch.long).to(device, non_blocking=True)
+    n = len(f)
+    which = (f[:, 0] * FACTOR_SIZES[1] + f[:, 1]) * FACTOR_SIZES[2] + f[:, 2]
+    corner = torch.arange(n, device=device) * CANVAS * CANVAS + f[:, 4] * CANVAS + f[:, 3]
+    out = torch.zeros(n * CANVAS * CANVAS, dtype=torch.float32, device=device)
+    out[(corner[:, None] + offsets).reshape(-1)] = patches[which].reshape(-1)
+    return out.view(n, 1, CANVAS, CANVAS)
+
+
 def _render(factors: np.ndarray) -> torch.Tensor:
     """Binary sprites float32 [n, 1, 64, 64] of valid factor indices [n, 5]."""
     return torch.from_numpy(render_np(np.asarray(factors, dtype=np.int64)))
@@ -303,6 +325,10 @@ class Sprites(_SpritesBase):
     def observations(self, factors, rng=None) -> torch.Tensor:
         """Binary images float32 [n, 1, 64, 64] of factor indices [n, 5] (``rng`` unused)."""
         return _render(self.checked_factors(factors))
+
+    def observations_on(self, factors, device) -> torch.Tensor:
+        """The same images rendered on ``device``."""
+        return render_on(self.checked_factors(factors), device)
 
 
 @register_dataset("color_sprites")

@@ -114,6 +114,14 @@ def memory_format_for(cfg: TrainConfig, device: torch.device) -> torch.memory_fo
     return torch.contiguous_format
 
 
+def make_batch(data: Dataset, idx: np.ndarray, cfg: TrainConfig, device: torch.device) -> dict:
+    """The batch at ``idx``, made on the training device where ``train.data_device`` allows and
+    the data set can (``Dataset.get_batch_on``), else on the CPU (moved by ``batch_to``)."""
+    if cfg.data_device == "auto" and device.type != "cpu":
+        return data.get_batch_on(idx, device)
+    return data.get_batch(idx)
+
+
 def compiled(forward: torch.nn.Module, cfg: TrainConfig, device: torch.device):
     """``forward`` under ``torch.compile`` in ``train.compile``'s mode, or as it is (``off``).
     The weights stay the module's own: checkpoints and the saved model are the same either way.
@@ -398,7 +406,9 @@ class SingleRun(Steps):
 
     def step(self, step, lr_scale):
         idx = self.sampler(step)[self.lo : self.lo + self.per_rank]
-        batch = batch_to(self.data.get_batch(idx), self.device, self.layout)
+        batch = batch_to(
+            make_batch(self.data, idx, self.cfg, self.device), self.device, self.layout
+        )
         if self.self_updating:
             with torch.no_grad():
                 return self.model.update(batch, step, lr_scale)

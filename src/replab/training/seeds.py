@@ -49,6 +49,7 @@ from replab.training.loop import (
     autocast_for,
     build_optimizer,
     check_run_data,
+    make_batch,
     non_finite_error,
     run_steps,
     seeded_model,
@@ -194,7 +195,7 @@ class SeedStack(Steps):
             )
 
     def step(self, step, lr_scale):
-        parts = [self.data.get_batch(sampler(step)) for sampler in self.samplers]
+        parts = [make_batch(self.data, s(step), self.cfg, self.device) for s in self.samplers]
         batch = {k: torch.stack([p[k] for p in parts]).to(self.device) for k in parts[0]}
         noise = [
             torch.stack(
