@@ -228,3 +228,11 @@ def test_cbow_predicts_each_centre_once():
     out["loss"].backward()
     # output vectors start at zero, so only they move on the first step (as in word2vec.c)
     assert model.out_vectors.weight.grad[[1, 2, 3, 4, 5, 7]].abs().sum() > 0
+
+
+def test_vectors_start_as_gensims():
+    torch.manual_seed(0)
+    model = make(dim=50)
+    w = model.in_vectors.weight.detach()
+    assert w.abs().max() <= 1 / 50 and w.abs().max() > 0.9 / 50  # uniform in +-1/dim
+    assert torch.all(model.out_vectors.weight == 0)

@@ -186,4 +186,4 @@ def test_a_compiled_run_on_one_thread_resumes_bit_for_bit(resume_is_exact, tmp_p
     straight, _ = resume_is_exact(cfg, stop=4)
     lines = (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()
     assert lines and all('"pairs"' in line for line in lines)
-    assert straight.model.in_vectors.weight.abs().max() > 0.5 / 8  # trained past its init
+    assert straight.model.in_vectors.weight.abs().max() > 1 / 8  # trained past its init

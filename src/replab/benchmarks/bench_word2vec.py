@@ -112,7 +112,7 @@ def summary_rows(r: dict) -> list[tuple[str, str, str]]:
 
 def _figures(task: str, side: dict) -> str:
     if task == "analogies":
-        quality = f"analogy {side['analogy_correct']:.1f}/{side['analogy_total']}"
+        quality = f"analogy {side['analogy_correct']:.1f}/{side['analogy_total']:.0f}"
     else:
         quality = f"P@1 {side['p@1_nn']:.3f} (NN) / {side['p@1_csls']:.3f} (CSLS)"
     return f"{side['words_per_s']:,.0f} words/s, {quality}"

@@ -165,8 +165,9 @@ class Word2Vec(Method, SelfUpdating, Encoder, TokenVectors):
         self.register_buffer("noise", noise_distribution(counts, cfg.ns_exponent).float(), False)
         self.in_vectors = nn.Embedding(v, cfg.dim, sparse=cfg.sparse)
         self.out_vectors = nn.Embedding(v, cfg.dim, sparse=cfg.sparse)
-        # word2vec.c: input vectors uniform in +-0.5/dim, output vectors zero
-        nn.init.uniform_(self.in_vectors.weight, -0.5 / cfg.dim, 0.5 / cfg.dim)
+        # input vectors uniform in +-1/dim as gensim (word2vec.c: +-0.5/dim; gensim's start
+        # was worth 3 more analogies of 342 on tinyshakespeare, over 8 seeds), output ones zero
+        nn.init.uniform_(self.in_vectors.weight, -1.0 / cfg.dim, 1.0 / cfg.dim)
         nn.init.zeros_(self.out_vectors.weight)
         self._noise_table = None  # the compiled engine's alias table of ``noise``, once built
 

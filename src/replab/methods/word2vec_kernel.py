@@ -3,8 +3,8 @@
 Its own file because only this engine needs numba, whose import and first compilation take
 seconds (cached on disk after the first run); a GPU run never loads it.
 
-What one call does to a batch of token rows, each row on one thread, as word2vec.c does to a
-sentence:
+What one call does to a batch of token rows (cut into consecutive parts, one per thread), to
+each row as word2vec.c does to a sentence:
 
 1. sub-sampling: each token is kept with its ``keep_prob``; the kept ones close up;
 2. each centre draws its window b uniformly from 1..window;
