@@ -202,6 +202,24 @@ def embed(
     out.print(str(out_file), highlight=False, soft_wrap=True)
 
 
+@app.command()
+def export(
+    run_dir: Path = typer.Argument(..., help="run directory"),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="a new folder for the encoder"),
+    fmt: str = typer.Option("torchscript", "--format", help="torchscript or onnx"),
+):
+    """Write the run's encoder as a file PyTorch (or onnxruntime) loads without replab, with a
+    README saying what goes in and what comes out; checked against encode before it is kept."""
+    from replab.run.export import ExportError, export_encoder
+
+    run = _load_run(run_dir)
+    try:
+        path = export_encoder(run, out_dir, fmt)
+    except (ConfigError, ExportError) as e:
+        _fail(str(e))
+    out.print(str(path), highlight=False, soft_wrap=True)
+
+
 def _print_eval(result) -> None:
     """The result's tables, as the report shows them, on the terminal."""
     from replab.eval.parts.baselines import BaselinesResult
