@@ -2,6 +2,7 @@
 
 import math
 import struct
+import warnings
 import wave
 from pathlib import Path
 
@@ -69,7 +70,7 @@ def alaw_wav(path: Path) -> None:
     "make, message",
     [
         (lambda p: p.write_bytes(b"this is not audio at all" * 10), "not a readable WAV file"),
-        (lambda p: p.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt "), "not a readable WAV file"),
+        (lambda p: p.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt "), "the file is cut short"),
         (alaw_wav, "not a readable WAV file"),
         (lambda p: write_pcm16(p, np.zeros(0), 8000), "holds no samples"),
         (lambda p: wavfile.write(p, 8000, np.array([0.0, np.nan], np.float32)), "NaN or inf"),
@@ -83,6 +84,38 @@ def test_corrupt_or_unsupported_files_give_one_line_naming_the_file(tmp_path, ma
         read_wav(path)
     text = str(e.value)
     assert str(path) in text and message in text and "\n" not in text
+
+
+def test_a_file_cut_short_of_what_its_header_declares_is_refused(tmp_path):
+    """The file that used to pass: 4,685 frames declared, cut to 300 bytes (78 frames left);
+    scipy reads it as 78 frames without a word."""
+    path = tmp_path / "cut.wav"
+    write_pcm16(path, sine(440, 8000, 4685) * 32767, 8000)
+    path.write_bytes(path.read_bytes()[:300])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert len(wavfile.read(path)[1]) == 128  # what scipy makes of it: no error
+    with pytest.raises(DataError) as e:
+        read_wav(path)
+    assert str(e.value) == (
+        f"{path}: its header declares 9,370 bytes of samples but 256 remain (the file is cut short)"
+    )
+    chunks_only = tmp_path / "header.wav"
+    chunks_only.write_bytes(path.read_bytes()[:40])  # the fmt chunk, then nothing
+    with pytest.raises(DataError, match="no data chunk within its 40 bytes"):
+        read_wav(chunks_only)
+
+
+def test_a_streamed_file_that_declares_no_length_is_read_to_its_end(tmp_path):
+    path = tmp_path / "stream.wav"
+    write_pcm16(path, sine(440, 8000, 100) * 32767, 8000)
+    raw = bytearray(path.read_bytes())
+    raw[40:44] = struct.pack("<I", 0xFFFFFFFF)  # the data chunk's size: "to the end"
+    path.write_bytes(bytes(raw))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rate, w = read_wav(path)
+    assert rate == 8000 and len(w) == 100
 
 
 def test_fit_length_pads_at_the_end_and_keeps_the_centre():
