@@ -86,3 +86,80 @@ def test_devices_that_are_not_there_are_refused():
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA device"):
             pick_device("cuda")
+
+
+# ------------------------------------------------------------------------------ run formats
+
+
+@pytest.fixture
+def copied_run(run_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    return copy
+
+
+def _edit_config(run, edit):
+    import yaml
+
+    values = yaml.safe_load((run / "config.yaml").read_text())
+    edit(values)
+    (run / "config.yaml").write_text(yaml.safe_dump(values))
+
+
+def test_a_new_run_says_its_format_and_an_older_one_loads_as_format_1(copied_run):
+    import json
+
+    from replab.run.directory import RUN_FORMAT, run_format
+
+    assert json.loads((copied_run / "replab.json").read_text()) == {"run_format": RUN_FORMAT}
+    (copied_run / "replab.json").unlink()  # as replab 0.1 wrote it
+    assert run_format(copied_run) == 1
+    assert load(copied_run, device="cpu").encode(torch.rand(2, 1, 8, 8)).shape[0] == 2
+
+
+def test_an_old_run_with_a_key_no_migration_covers_is_refused_naming_its_format(copied_run):
+    from typer.testing import CliRunner
+
+    from replab.cli import app
+
+    (copied_run / "replab.json").unlink()
+    _edit_config(copied_run, lambda v: v["model"].update(shift=3))
+    with pytest.raises(ConfigError) as e:
+        load(copied_run, device="cpu")
+    message = str(e.value)
+    assert "a run of format 1 (replab 0.1) that no migration brings to format 2" in message
+    assert "model.shift" in message and "Load it with replab 0.1, or retrain it" in message
+    r = CliRunner().invoke(app, ["eval", str(copied_run), "--data", "digits"])
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "format 1 (replab 0.1)" in r.stderr
+
+
+def test_a_migration_brings_a_renamed_key_to_the_current_format(copied_run, monkeypatch):
+    from replab.run import directory
+
+    def renamed(values):
+        values["model"]["latent_dim"] = values["model"].pop("code_size")
+        return values
+
+    (copied_run / "replab.json").unlink()
+    _edit_config(copied_run, lambda v: v["model"].update(code_size=v["model"].pop("latent_dim")))
+    monkeypatch.setattr(directory, "MIGRATIONS", {1: renamed})
+    cfg = read_config(copied_run)
+    assert cfg.model.latent_dim == 3  # the fixture's run: latent_dim=3, now under the old name
+    assert load(copied_run, device="cpu").model.cfg.latent_dim == 3
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"run_format": 3}', "written by a newer replab (run format 3; this replab reads"),
+        ("{not json", "replab.json is unreadable or names no run_format"),
+        ('{"run_format": "two"}', "replab.json's run_format 'two' is not valid"),
+    ],
+)
+def test_run_formats_it_cannot_read_are_refused_in_one_line(copied_run, content, message):
+    (copied_run / "replab.json").write_text(content)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        read_config(copied_run)

@@ -68,21 +68,72 @@ def prepare_run_dir(out: Path, resume: bool) -> None:
         )
 
 
+# The run directory's format: written to ``replab.json`` by every new run. A directory without
+# that file is format 1 (replab 0.1, and 0.2 before the file existed).
+RUN_FORMAT = 2
+REPLAB_OF_FORMAT = {1: "0.1", 2: "0.2"}
+
+
+def _from_format_1(values: dict) -> dict:
+    """replab 0.1 -> 0.2: no setting was renamed or removed (0.1's method and trainer configs,
+    commit 0171d7c, against 0.2's); the settings 0.2 added take their defaults."""
+    return values
+
+
+# MIGRATIONS[v] turns the config values of a format-v run into format v + 1's. A key renamed or
+# removed in a release gets its entry here, so that older runs still load.
+MIGRATIONS = {1: _from_format_1}
+
+
+def run_format(run_dir: Path) -> int:
+    """The format a run directory was written in (1 when it says none)."""
+    path = Path(run_dir) / "replab.json"
+    if not path.is_file():
+        return 1
+    try:
+        version = json.loads(path.read_text())["run_format"]
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError(f"{run_dir}: replab.json is unreadable or names no run_format") from None
+    if not isinstance(version, int) or version < 1:
+        raise ConfigError(f"{run_dir}: replab.json's run_format {version!r} is not valid")
+    return version
+
+
 def write_run_files(out: Path, cfg: RunConfig, data: Dataset) -> None:
-    """What a new run directory holds before training: config, input shape, data artifacts."""
+    """What a new run directory holds before training: its format, config, input shape, data
+    artifacts."""
+    atomic_write_json(out / "replab.json", {"run_format": RUN_FORMAT})
     cfg.save(out / "config.yaml")
     save_data_info(out, data.info)
     data.save_artifacts(out)
 
 
 def read_config(run_dir: Path) -> RunConfig:
-    """A run's saved config.yaml, validated again (no defaults re-applied). Its data entry is
-    kept as written: a run may have been trained on a data set built in Python, or on files
-    this machine does not have, and loading it needs neither."""
+    """A run's saved config.yaml, brought to the current format (``MIGRATIONS``) and validated
+    again (no defaults re-applied). Its data entry is kept as written: a run may have been
+    trained on a data set built in Python, or on files this machine does not have, and loading
+    it needs neither. A run this replab cannot read is refused in one line naming its format."""
+    version = run_format(run_dir)
+    if version > RUN_FORMAT:
+        raise ConfigError(
+            f"{run_dir}: written by a newer replab (run format {version}; this replab reads "
+            f"formats up to {RUN_FORMAT}): upgrade replab to load it"
+        )
     values = load_yaml(Path(run_dir) / "config.yaml")
     if not values.get("method"):
         raise ConfigError(f"{run_dir}: config.yaml names no method")
-    return resolve(method_class(values["method"]), values.get("data"), values)
+    for v in range(version, RUN_FORMAT):
+        values = MIGRATIONS[v](values)
+    try:
+        return resolve(method_class(values["method"]), values.get("data"), values)
+    except ConfigError as e:
+        if version == RUN_FORMAT:
+            raise
+        raise ConfigError(
+            f"{run_dir}: a run of format {version} (replab {REPLAB_OF_FORMAT[version]}) that no "
+            f"migration brings to format {RUN_FORMAT}: {e}. Load it with replab "
+            f"{REPLAB_OF_FORMAT[version]}, or retrain it"
+        ) from None
 
 
 def read_data_info(run_dir: Path) -> DataInfo:
