@@ -76,6 +76,11 @@ class TrainConfig:
         help="torch.compile the loss's forward pass with this mode; reduce-overhead replays "
         "CUDA graphs for small, launch-bound models",
     )
+    log: str = param(
+        "jsonl",
+        choices=["jsonl", "tensorboard", "wandb"],
+        help="metrics.jsonl always; tensorboard or wandb as well, with decoder figures",
+    )
     log_every: int = param(50, min=1)
     checkpoint_every: int = param(500, min=1)
     keep_checkpoints: int = param(2, min=1)

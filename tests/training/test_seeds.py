@@ -151,6 +151,7 @@ def test_cli_seeds(tmp_path):
         (["--seeds", "0-1", "--resume"], "cannot --resume"),
         (["--seeds", "0-1", "train.memory_format=channels_last"], "default layout"),
         (["--seeds", "0-1", "train.compile=default"], "runs eagerly; drop train.compile"),
+        (["--seeds", "0-1", "train.log=tensorboard"], "drop train.log"),
     ]:
         bad = runner.invoke(app, [*base, *args, "--out", str(tmp_path / "bad")])
         assert bad.exit_code == 2 and message in bad.stderr

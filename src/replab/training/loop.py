@@ -40,6 +40,7 @@ from replab.run.checkpoints import (
     save_tensors,
     write_checkpoint,
 )
+from replab.training.sinks import decoder_figures, open_sink
 
 
 class TrainingError(RuntimeError):
@@ -356,6 +357,11 @@ class SingleRun(Steps):
             )
         groups = {} if self.self_updating else self.model.param_groups()
         self.optimisers = Optimisers(groups, self.cfg, self.model.group_train_overrides)
+        # TensorBoard or W&B beside metrics.jsonl (refused here, before anything is written,
+        # when the library is missing), with figures drawn from the first training images
+        self.sink = open_sink(out, cfg) if self.main else None
+        first = np.arange(min(8, len(self.data)))
+        self.figure_inputs = self.data.get_batch(first)["x"] if self.sink is not None else None
         if self.main:
             out.mkdir(parents=True, exist_ok=True)
             if not resume:
@@ -429,9 +435,15 @@ class SingleRun(Steps):
         record.update({k: v.item() / count for k, v in sums.items()})
         if self.main:
             append_jsonl(self.metrics_path, record)
+            if self.sink is not None:
+                self.sink.scalars(record["step"], record)
         return f"loss {record['loss']:.4g}  {record['samples_per_s']:,.0f} samples/s"
 
     def save_checkpoint(self, step):
+        if self.sink is not None:
+            x = self.figure_inputs.to(self.device)
+            for name, images in decoder_figures(self.model, x).items():
+                self.sink.images(step, name, images)
         if self.main:
             write_checkpoint(
                 self.checkpoint_root,
@@ -487,7 +499,11 @@ def train(
     if resume and dist.is_main():
         (console or Console(stderr=True)).print(f"resuming {out} from step {run.start}")
     end = tcfg.steps if stop_after is None else min(tcfg.steps, stop_after)
-    run_steps(run, run.start, end, progress=progress, console=console)
+    try:
+        run_steps(run, run.start, end, progress=progress, console=console)
+    finally:
+        if run.sink is not None:
+            run.sink.close()
     dist.barrier()
     run.model.eval()
     return Run(out, cfg, run.model)

@@ -301,6 +301,8 @@ def train_seeds(
         raise ConfigError("--seeds keeps PyTorch's default layout; drop train.memory_format")
     if tcfg.compile != "off":  # torch.compile of vmap over functional_call is not wired here
         raise ConfigError("--seeds runs eagerly; drop train.compile")
+    if tcfg.log != "jsonl":
+        raise ConfigError("--seeds logs to each seed's metrics.jsonl only; drop train.log")
     check_run_data(cfg, data)
     dirs = [Path(out) / f"seed-{s}" for s in seeds]
     for d in dirs:
