@@ -220,6 +220,37 @@ def export(
     out.print(str(path), highlight=False, soft_wrap=True)
 
 
+@app.command()
+def explore(
+    run_dirs: list[Path] = typer.Argument(..., help="one run, or several to see side by side"),
+    data: str = typer.Option(None, "--data", "-d", help="data to show (default: the first run's)"),
+    examples: int = typer.Option(500, "--examples", min=10, help="test examples on the maps"),
+    port: int = typer.Option(0, "--port", min=0, max=65535, help="0: a free port"),
+):
+    """Look at the runs' representations in the browser: maps of the codes, nearest neighbours,
+    latent sliders that decode live. Serves 127.0.0.1 only, to the URL's token; Ctrl-C stops."""
+    from replab.report.explorer import Explorer, make_server
+
+    runs = [_load_run(d) for d in run_dirs]
+    dataset = _data(data or runs[0].config.data)
+    try:
+        explorer = Explorer(runs, dataset, n=examples)
+        server, url = make_server(explorer, port)
+    except ConfigError as e:
+        _fail(str(e))
+    except OSError as e:  # the port is taken
+        _fail(f"--port {port}: {e.strerror or e}")
+    out.print(url, highlight=False, soft_wrap=True)
+    err.print("serving on 127.0.0.1 only; Ctrl-C stops it")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        err.print("stopped")
+
+
 def _print_eval(result) -> None:
     """The result's tables, as the report shows them, on the terminal."""
     from replab.eval.parts.baselines import BaselinesResult
