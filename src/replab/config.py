@@ -43,7 +43,7 @@ class TrainConfig:
     steps: int = param(3000, min=1, help="optimisation steps")
     batch_size: int = param(64, min=1, help="global batch size (split across processes)")
     lr: float = param(1e-4, min=0.0, help="peak learning rate")
-    optimizer: str = param("adam", choices=["adam", "adamw", "sgd"])
+    optimizer: str = param("adam", choices=["adam", "adamw", "sgd", "lars"])
     weight_decay: float = param(0.0, min=0.0)
     betas: list = param([0.9, 0.999], help="Adam betas")
     momentum: float = param(0.9, min=0.0, max=1.0, help="SGD momentum")
@@ -82,6 +82,12 @@ class TrainConfig:
         help="metrics.jsonl always; tensorboard or wandb as well, with decoder figures",
     )
     log_every: int = param(50, min=1)
+    monitor_every: int = param(
+        0,
+        min=0,
+        help="every N steps (at a log line): online kNN accuracy, normalised std and "
+        "effective rank of the codes; 0: off",
+    )
     checkpoint_every: int = param(500, min=1)
     keep_checkpoints: int = param(2, min=1)
 

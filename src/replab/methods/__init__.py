@@ -10,7 +10,9 @@ from __future__ import annotations
 from replab.config import ConfigError, RunConfig, resolve
 from replab.data import parse_spec
 from replab.methods import (  # noqa: F401  (each import registers its methods)
+    barlow_twins,
     bert,
+    byol,
     colorization,
     context,
     cpc,
@@ -20,9 +22,11 @@ from replab.methods import (  # noqa: F401  (each import registers its methods)
     gan,
     gpt,
     jigsaw,
+    moco_v3,
     rotation,
     simclr,
     vae,
+    vicreg,
     vq_vae,
     word2vec,
 )

@@ -32,6 +32,9 @@ class Method(nn.Module):
     # The run's ``train.seed``, set by the training loop before the first step: a method that
     # draws its own randomness (augmentations) seeds it from (seed, step), so resuming is exact.
     seed: int = 0
+    # The run's ``train.steps``, set with ``seed``: for schedules a method runs itself (a
+    # momentum encoder's tau).
+    total_steps: int = 0
     # True when the loss draws all its randomness through ``draw_normal``: then ``replab train
     # --seeds`` can run many seeds of it in one batched step, each with its own noise.
     batched_seeds: ClassVar[bool] = False

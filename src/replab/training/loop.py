@@ -32,6 +32,7 @@ from replab.data.base import Dataset
 from replab.files import append_jsonl, atomic_write_text
 from replab.methods import method_class
 from replab.methods.base import SelfUpdating
+from replab.methods.capabilities import Encoder
 from replab.run import Run, build_model, pick_device, prepare_run_dir, write_run_files
 from replab.run.checkpoints import (
     checkpoint_dirs,
@@ -40,6 +41,8 @@ from replab.run.checkpoints import (
     save_tensors,
     write_checkpoint,
 )
+from replab.training.lars import LARS
+from replab.training.monitors import Monitors
 from replab.training.sinks import decoder_figures, open_sink
 
 
@@ -153,10 +156,12 @@ def batch_to(batch: dict, device: torch.device, memory_format: torch.memory_form
 
 def seeded_model(cfg: RunConfig, info, device: torch.device):
     """The method's model built right after ``torch.manual_seed(train.seed)``, as every run
-    builds it; ``model.seed`` is set for randomness a method draws as a function of (seed, step)."""
+    builds it; ``model.seed`` is set for randomness a method draws as a function of (seed, step),
+    ``model.total_steps`` for schedules a method runs itself."""
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg, info).to(device)
     model.seed = cfg.train.seed
+    model.total_steps = cfg.train.steps
     return model
 
 
@@ -169,6 +174,8 @@ def build_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
         return torch.optim.AdamW(
             params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay
         )
+    if cfg.optimizer == "lars":
+        return LARS(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
@@ -360,6 +367,10 @@ class SingleRun(Steps):
         # TensorBoard or W&B beside metrics.jsonl (refused here, before anything is written,
         # when the library is missing), with figures drawn from the first training images
         self.sink = open_sink(out, cfg) if self.main else None
+        # kNN accuracy, std and rank of the codes every train.monitor_every steps (main only)
+        watch = self.main and self.cfg.monitor_every > 0 and isinstance(self.model, Encoder)
+        self.monitors = Monitors(data, self.cfg.seed) if watch else None
+        self.last_monitored = 0
         first = np.arange(min(8, len(self.data)))
         self.figure_inputs = self.data.get_batch(first)["x"] if self.sink is not None else None
         if self.main:
@@ -433,6 +444,12 @@ class SingleRun(Steps):
 
     def write_logs(self, record, sums, count):
         record.update({k: v.item() / count for k, v in sums.items()})
+        every = self.cfg.monitor_every
+        if self.monitors is not None and record["step"] // every > self.last_monitored // every:
+            start = time.perf_counter()
+            record.update(self.monitors(self.model))
+            record["monitor_seconds"] = time.perf_counter() - start
+            self.last_monitored = record["step"]
         if self.main:
             append_jsonl(self.metrics_path, record)
             if self.sink is not None:
