@@ -1,4 +1,4 @@
-"""What the joint-embedding methods share (BYOL, MoCo v3, Barlow Twins, VICReg): two augmented
+"""What the two-view methods share (SimCLR, BYOL, MoCo v3, Barlow Twins, VICReg): two augmented
 views of each image through one backbone, the backbone's output as the representation, and the
 settings of the views. Each method's own file holds its heads and its loss.
 

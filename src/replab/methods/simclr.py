@@ -18,7 +18,7 @@ expect" has the measured runs).
 Optimiser: the paper trains large batches (256-8192) with LARS, lr 0.3 x batch / 256 on ImageNet
 (searched over 0.5, 1.0, 1.5 on CIFAR-10), weight decay 1e-6. For the small batches a CPU or one
 GPU runs, replab defaults to Adam, lr 1e-3, weight decay 1e-6, batch 256, cosine decay; for large
-batches use SGD with momentum (``train.optimizer=sgd train.lr=...``: replab has no LARS).
+batches use LARS as the paper does (``train.optimizer=lars train.lr=...``).
 
 BatchNorm (ResNet-18) normalises each process's batch under ``torchrun`` (no global BN: PyTorch's
 SyncBatchNorm runs on GPUs only); the conv backbone and the projector have no BatchNorm.
@@ -31,14 +31,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from replab import distributed as dist
 from replab.config import param
-from replab.methods.base import Method
-from replab.methods.capabilities import Encoder
-from replab.methods.inputs import Images
-from replab.nn.backbones import make_backbone
+from replab.methods.joint import JointEmbedding, ViewsConfig
 from replab.nn.losses import NTXentLoss
-from replab.nn.views import Views, step_generator
 from replab.registry import register_method
 
 SIMCLR_TRAIN_DEFAULTS = {
@@ -52,66 +47,37 @@ SIMCLR_TRAIN_DEFAULTS = {
 
 
 @dataclass
-class SimCLRConfig:
-    backbone: str = param(
-        "auto", choices=["auto", "conv", "resnet18"], help="auto: resnet18 for 32x32 colour"
-    )
+class SimCLRConfig(ViewsConfig):
     projection_hidden: int = param(0, min=0, help="projector hidden width; 0: the backbone's")
     projection_dim: int = param(128, min=1, help="projector output (the paper's 128)")
     temperature: float = param(0.5, help="NT-Xent temperature; the paper's 0.5 on CIFAR-10")
-    jitter_strength: float = param(
-        0.5, min=0.0, max=2.0, help="colour jitter s: 0.8s/0.8s/0.8s/0.2s; 0.5 on CIFAR-10"
-    )
-    crop_min: float = param(0.08, min=0.01, max=1.0, help="smallest crop, as a share of area")
-    flip_p: float = param(0.5, min=0.0, max=1.0)
-    blur_p: float = param(0.0, min=0.0, max=1.0, help="Gaussian blur; 0.5 on ImageNet, 0 CIFAR")
 
     def check(self) -> None:
         if self.temperature <= 0:
             raise ValueError(f"temperature: must be > 0, got {self.temperature!r}")
 
 
-def pick_backbone(name: str, shape) -> str:
-    """``auto``: ResNet-18 (CIFAR stem) for 32x32 colour images, the conv encoder otherwise."""
-    if name != "auto":
-        return name
-    return "resnet18" if tuple(shape) == (3, 32, 32) else "conv"
-
-
 @register_method("simclr", pillar="contrastive")
-class SimCLR(Method, Encoder):
+class SimCLR(JointEmbedding):
     """SimCLR (Chen et al. 2020): NT-Xent between two augmented views of each image."""
 
     Config = SimCLRConfig
-    accepts = Images()
     train_defaults = SIMCLR_TRAIN_DEFAULTS
 
     def __init__(self, cfg, info):
         super().__init__(cfg, info)
-        self.backbone = make_backbone(pick_backbone(cfg.backbone, info.shape), info.shape)
         width = self.backbone.out_dim
         hidden = cfg.projection_hidden or width
         self.projector = nn.Sequential(
             nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, cfg.projection_dim)
         )
-        self.views = Views.simclr(
-            strength=cfg.jitter_strength,
-            blur_p=cfg.blur_p,
-            crop_min=cfg.crop_min,
-            flip_p=cfg.flip_p,
-        )
         self.criterion = NTXentLoss(cfg.temperature)
 
     def loss(self, batch, step):
-        x = batch["x"]
-        generator = step_generator(self.seed, step)
-        v1, v2 = self.views.pair(x, generator, shard=(dist.rank(), dist.world_size()))
+        v1, v2 = self.two_views(batch, step)
         z = self.projector(self.backbone(torch.cat([v1, v2])))
         z1, z2 = z.chunk(2)
         logits, positive = self.criterion.logits_and_targets(z1, z2)
         loss = nn.functional.cross_entropy(logits, positive)
         accuracy = (logits.argmax(1) == positive).float().mean()
         return {"loss": loss, "pair_accuracy": accuracy.detach()}
-
-    def encode(self, x):
-        return self.backbone(x)
