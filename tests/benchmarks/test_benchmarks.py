@@ -117,3 +117,18 @@ def test_the_loaders_rows_read_memory_and_times():
     assert ours == "first load 2.5 s, later 50.0 ms; 1,000 images/s in batches of 64"
     assert beside.startswith("peak memory held 300 MB first, 300 MB later (importing replab: 150")
     assert check[1:] == ("61 s", "identical pixels 100.0000% (file drawn by replab)")
+
+
+def test_the_joint_embedding_comparison_reads_probes_beside_baselines():
+    from replab.benchmarks import bench_joint
+
+    r = bench_joint.main(["--methods", "simclr,vicreg", "--steps", "2", "--batch-size", "16",
+                          "--seeds", "2", "--suite", "quick"])  # fmt: skip
+    digits = r["results"]["digits"]
+    assert set(digits) == {"simclr", "vicreg"}
+    for m in digits.values():
+        assert len(m["probe_0.01"]["runs"]) == 2 and 0 <= m["probe_0.1"]["mean"] <= 1
+        assert set(m["baselines"]) == {"pixels", "random_encoder"}
+    rows = bench_joint.summary_rows(r)
+    assert rows[0][0] == "joint: simclr on digits, 2 steps, batch 16, published settings, 2 seeds"
+    assert rows[0][2].startswith("pixels ")
