@@ -16,7 +16,6 @@ from replab.methods import (  # noqa: F401  (each import registers its methods)
     colorization,
     context,
     cpc,
-    dino,
     disentangling_vae,
     draw,
     frame_order,
