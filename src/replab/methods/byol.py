@@ -19,30 +19,13 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from replab.config import param
-from replab.methods.joint import JointEmbedding, ViewsConfig
-from replab.nn.heads import cosine_momentum, ema_update, mlp, momentum_copy
+from replab.methods.joint import JOINT_TRAIN_DEFAULTS, MomentumConfig, MomentumTwoView
 from replab.registry import register_method
-
-JOINT_TRAIN_DEFAULTS = {
-    "optimizer": "lars",
-    "lr": 1.0,
-    "weight_decay": 1e-5,
-    "momentum": 0.9,
-    "batch_size": 256,
-    "schedule": "cosine",
-    "warmup_steps": 30,  # 1% of the default 3,000 steps (solo-learn: 10 of 1,000 epochs)
-    "grad_clip": 0.0,
-    "monitor_every": 100,  # kNN accuracy, collapse and rank of the codes (training.monitors)
-}
 
 
 @dataclass
-class BYOLConfig(ViewsConfig):
-    projection_hidden: int = param(0, min=0, help="0: 4096 (resnet18), 1024 (conv)")
-    projection_dim: int = param(256, min=1)
-    prediction_hidden: int = param(0, min=0, help="0: 4096 (resnet18), 1024 (conv)")
-    base_tau: float = param(0.99, min=0.0, max=1.0, help="target momentum at step 0 (-> 1)")
+class BYOLConfig(MomentumConfig):
+    """BYOL's settings: the two-view base's and the momentum heads' (solo-learn's widths)."""
 
 
 def byol_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -51,35 +34,13 @@ def byol_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 
 
 @register_method("byol", pillar="contrastive")
-class BYOL(JointEmbedding):
+class BYOL(MomentumTwoView):
     """BYOL: predict the momentum network's projection of the other view."""
 
     Config = BYOLConfig
     train_defaults = JOINT_TRAIN_DEFAULTS
 
-    def __init__(self, cfg, info):
-        super().__init__(cfg, info)
-        width = self.backbone.out_dim
-        hidden = self.width(cfg.projection_hidden, 4096)
-        self.projector = mlp([width, hidden, cfg.projection_dim])
-        self.predictor = mlp(
-            [cfg.projection_dim, self.width(cfg.prediction_hidden, 4096), cfg.projection_dim]
-        )
-        self.target_backbone = momentum_copy(self.backbone)
-        self.target_projector = momentum_copy(self.projector)
-
-    def tau(self, step: int) -> float:
-        return cosine_momentum(self.cfg.base_tau, step, self.total_steps)
-
     def loss(self, batch, step):
-        if step > 0 and self.training:  # the previous step's update, now in the target
-            tau = self.tau(step)
-            ema_update(self.target_backbone, self.backbone, tau)
-            ema_update(self.target_projector, self.projector, tau)
-        v1, v2 = self.two_views(batch, step)
-        views = torch.cat([v1, v2])
-        p1, p2 = self.predictor(self.projector(self.backbone(views))).chunk(2)
-        with torch.no_grad():
-            z1, z2 = self.target_projector(self.target_backbone(views)).chunk(2)
+        (p1, p2), (z1, z2) = self.predictions_and_targets(batch, step)
         loss = byol_loss(p1, z2) + byol_loss(p2, z1)
         return {"loss": loss, "tau": torch.tensor(self.tau(step))}

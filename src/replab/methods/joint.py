@@ -23,7 +23,21 @@ from replab.methods.base import Method
 from replab.methods.capabilities import Encoder
 from replab.methods.inputs import Images
 from replab.nn.backbones import make_backbone
+from replab.nn.heads import cosine_momentum, ema_update, mlp, momentum_copy
 from replab.nn.views import Views, step_generator
+
+# solo-learn's CIFAR recipe for the joint-embedding methods; each sets its own lr and decay.
+JOINT_TRAIN_DEFAULTS = {
+    "optimizer": "lars",
+    "lr": 1.0,
+    "weight_decay": 1e-5,
+    "momentum": 0.9,
+    "batch_size": 256,
+    "schedule": "cosine",
+    "warmup_steps": 30,  # 1% of the default 3,000 steps (solo-learn: 10 of 1,000 epochs)
+    "grad_clip": 0.0,
+    "monitor_every": 100,  # kNN accuracy, collapse and rank of the codes (training.monitors)
+}
 
 
 @dataclass
@@ -67,6 +81,12 @@ class JointEmbedding(Method, Encoder):
             return setting
         return published if self.backbone_name == "resnet18" else published // 4
 
+    def wide_projector(self, hidden: int, out: int, published: int = 2048) -> torch.nn.Module:
+        """Barlow Twins' and VICReg's projector: backbone -> hidden -> hidden -> out, each
+        width 0 meaning ``published`` (ResNet-18) or a quarter of it (conv)."""
+        h = self.width(hidden, published)
+        return mlp([self.backbone.out_dim, h, h, self.width(out, published)])
+
     def two_views(self, batch: dict, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """This process's two views of its slice of the batch (a function of (seed, step))."""
         generator = step_generator(self.seed, step)
@@ -74,3 +94,49 @@ class JointEmbedding(Method, Encoder):
 
     def encode(self, x):
         return self.backbone(x)
+
+
+@dataclass
+class MomentumConfig(ViewsConfig):
+    """The heads and momentum of BYOL and MoCo v3 (solo-learn's CIFAR widths)."""
+
+    projection_hidden: int = param(0, min=0, help="0: 4096 (resnet18), 1024 (conv)")
+    projection_dim: int = param(256, min=1)
+    prediction_hidden: int = param(0, min=0, help="0: 4096 (resnet18), 1024 (conv)")
+    base_tau: float = param(0.99, min=0.0, max=1.0, help="target momentum at step 0 (-> 1)")
+
+
+class MomentumTwoView(JointEmbedding):
+    """An online network (backbone, projector, predictor) and a target network (backbone and
+    projector), the target an EMA of the online one with tau rising from ``base_tau`` to 1 on a
+    cosine (BYOL's schedule). The target is updated as each step begins, from the weights the
+    previous step left: it is part of the model, so checkpoints hold it and resuming is exact."""
+
+    projector_final_norm: bool = False  # MoCo v3 ends its projector with a batch norm
+
+    def __init__(self, cfg, info):
+        super().__init__(cfg, info)
+        hidden = self.width(cfg.projection_hidden, 4096)
+        self.projector = mlp([self.backbone.out_dim, hidden, cfg.projection_dim],
+                             last_norm=self.projector_final_norm)  # fmt: skip
+        self.predictor = mlp(
+            [cfg.projection_dim, self.width(cfg.prediction_hidden, 4096), cfg.projection_dim]
+        )
+        self.target_backbone = momentum_copy(self.backbone)
+        self.target_projector = momentum_copy(self.projector)
+
+    def tau(self, step: int) -> float:
+        return cosine_momentum(self.cfg.base_tau, step, self.total_steps)
+
+    def predictions_and_targets(self, batch, step):
+        """((p1, p2), (z1, z2)): the online predictions and the target projections of the two
+        views, after the target's update for this step; the targets carry no gradient."""
+        if step > 0 and self.training:
+            tau = self.tau(step)
+            ema_update(self.target_backbone, self.backbone, tau)
+            ema_update(self.target_projector, self.projector, tau)
+        views = torch.cat(self.two_views(batch, step))
+        predictions = self.predictor(self.projector(self.backbone(views))).chunk(2)
+        with torch.no_grad():
+            targets = self.target_projector(self.target_backbone(views)).chunk(2)
+        return predictions, targets

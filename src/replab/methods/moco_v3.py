@@ -23,19 +23,13 @@ import torch.nn.functional as F
 
 from replab import distributed as dist
 from replab.config import param
-from replab.methods.byol import JOINT_TRAIN_DEFAULTS
-from replab.methods.joint import JointEmbedding, ViewsConfig
-from replab.nn.heads import cosine_momentum, ema_update, mlp, momentum_copy
+from replab.methods.joint import JOINT_TRAIN_DEFAULTS, MomentumConfig, MomentumTwoView
 from replab.registry import register_method
 
 
 @dataclass
-class MoCoV3Config(ViewsConfig):
-    projection_hidden: int = param(0, min=0, help="0: 4096 (resnet18), 1024 (conv)")
-    projection_dim: int = param(256, min=1)
-    prediction_hidden: int = param(0, min=0, help="0: 4096 (resnet18), 1024 (conv)")
+class MoCoV3Config(MomentumConfig):
     temperature: float = param(0.2, help="InfoNCE temperature")
-    base_tau: float = param(0.99, min=0.0, max=1.0, help="momentum at step 0 (-> 1)")
 
     def check(self) -> None:
         if self.temperature <= 0:
@@ -53,36 +47,16 @@ def moco_v3_loss(q: torch.Tensor, k: torch.Tensor, temperature: float) -> torch.
 
 
 @register_method("moco_v3", pillar="contrastive")
-class MoCoV3(JointEmbedding):
+class MoCoV3(MomentumTwoView):
     """MoCo v3: InfoNCE of queries against a momentum network's keys."""
 
     Config = MoCoV3Config
     train_defaults = JOINT_TRAIN_DEFAULTS | {"lr": 0.3, "weight_decay": 1e-6}
 
-    def __init__(self, cfg, info):
-        super().__init__(cfg, info)
-        width = self.backbone.out_dim
-        hidden = self.width(cfg.projection_hidden, 4096)
-        self.projector = mlp([width, hidden, cfg.projection_dim], last_norm=True)
-        self.predictor = mlp(
-            [cfg.projection_dim, self.width(cfg.prediction_hidden, 4096), cfg.projection_dim]
-        )
-        self.target_backbone = momentum_copy(self.backbone)
-        self.target_projector = momentum_copy(self.projector)
-
-    def tau(self, step: int) -> float:
-        return cosine_momentum(self.cfg.base_tau, step, self.total_steps)
+    projector_final_norm = True
 
     def loss(self, batch, step):
-        if step > 0 and self.training:
-            tau = self.tau(step)
-            ema_update(self.target_backbone, self.backbone, tau)
-            ema_update(self.target_projector, self.projector, tau)
-        v1, v2 = self.two_views(batch, step)
-        views = torch.cat([v1, v2])
-        q1, q2 = self.predictor(self.projector(self.backbone(views))).chunk(2)
-        with torch.no_grad():
-            k1, k2 = self.target_projector(self.target_backbone(views)).chunk(2)
+        (q1, q2), (k1, k2) = self.predictions_and_targets(batch, step)
         t = self.cfg.temperature
         loss = moco_v3_loss(q1, k2, t) + moco_v3_loss(q2, k1, t)
         return {"loss": loss, "tau": torch.tensor(self.tau(step))}

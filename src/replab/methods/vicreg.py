@@ -21,9 +21,7 @@ import torch.nn.functional as F
 
 from replab import distributed as dist
 from replab.config import param
-from replab.methods.byol import JOINT_TRAIN_DEFAULTS
-from replab.methods.joint import JointEmbedding, ViewsConfig
-from replab.nn.heads import mlp
+from replab.methods.joint import JOINT_TRAIN_DEFAULTS, JointEmbedding, ViewsConfig
 from replab.registry import register_method
 
 
@@ -68,9 +66,7 @@ class VICReg(JointEmbedding):
 
     def __init__(self, cfg, info):
         super().__init__(cfg, info)
-        hidden = self.width(cfg.projection_hidden, 2048)
-        self.projector = mlp([self.backbone.out_dim, hidden, hidden,
-                              self.width(cfg.projection_dim, 2048)])  # fmt: skip
+        self.projector = self.wide_projector(cfg.projection_hidden, cfg.projection_dim)
 
     def loss(self, batch, step):
         v1, v2 = self.two_views(batch, step)
