@@ -60,7 +60,6 @@ class BarlowTwins(JointEmbedding):
         self.projector = self.wide_projector(cfg.projection_hidden, cfg.projection_dim)
 
     def loss(self, batch, step):
-        v1, v2 = self.two_views(batch, step)
-        za, zb = self.projector(self.backbone(torch.cat([v1, v2]))).chunk(2)
+        za, zb = self.projected_views(batch, step)
         loss, c = barlow_twins_loss(za, zb, self.cfg.lamb, self.cfg.scale)
         return {"loss": loss, "diagonal": torch.diagonal(c).mean().detach()}

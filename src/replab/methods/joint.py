@@ -92,6 +92,10 @@ class JointEmbedding(Method, Encoder):
         generator = step_generator(self.seed, step)
         return self.views.pair(batch["x"], generator, shard=(dist.rank(), dist.world_size()))
 
+    def projected_views(self, batch: dict, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The projector's embeddings of the two views, in one pass through the networks."""
+        return self.projector(self.backbone(torch.cat(self.two_views(batch, step)))).chunk(2)
+
     def encode(self, x):
         return self.backbone(x)
 

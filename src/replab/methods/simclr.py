@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 
 from replab.config import param
@@ -74,9 +73,7 @@ class SimCLR(JointEmbedding):
         self.criterion = NTXentLoss(cfg.temperature)
 
     def loss(self, batch, step):
-        v1, v2 = self.two_views(batch, step)
-        z = self.projector(self.backbone(torch.cat([v1, v2])))
-        z1, z2 = z.chunk(2)
+        z1, z2 = self.projected_views(batch, step)
         logits, positive = self.criterion.logits_and_targets(z1, z2)
         loss = nn.functional.cross_entropy(logits, positive)
         accuracy = (logits.argmax(1) == positive).float().mean()

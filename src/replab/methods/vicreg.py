@@ -69,8 +69,7 @@ class VICReg(JointEmbedding):
         self.projector = self.wide_projector(cfg.projection_hidden, cfg.projection_dim)
 
     def loss(self, batch, step):
-        v1, v2 = self.two_views(batch, step)
-        z1, z2 = self.projector(self.backbone(torch.cat([v1, v2]))).chunk(2)
+        z1, z2 = self.projected_views(batch, step)
         c = self.cfg
         weights = (c.invariance_weight, c.variance_weight, c.covariance_weight)
         loss, terms = vicreg_loss(z1, z2, weights)
