@@ -141,6 +141,7 @@ def _worker(rank, world, port, out_dir):
             loss = logs["loss"].detach().reshape(1).clone()
             tdist.all_reduce(loss)
             save_file(_grads(model) | {"loss": loss / world}, f"{out_dir}/{method}-{rank}.st")
+        tdist.barrier()  # both done before either closes its connections
     finally:
         tdist.destroy_process_group()
 

@@ -62,6 +62,9 @@ def run(rank: int, world: int, port: int, out: str, overrides: dict) -> None:
     import torch.distributed as dist
 
     if dist.is_initialized():
+        # both sides done before either closes its connections: a peer closing first has
+        # aborted gloo's transport thread ("terminate called without an active exception")
+        dist.barrier()
         dist.destroy_process_group()
 
 
