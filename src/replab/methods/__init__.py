@@ -22,6 +22,7 @@ from replab.methods import (  # noqa: F401  (each import registers its methods)
     gan,
     gpt,
     jigsaw,
+    mae,
     moco_v3,
     rotation,
     simclr,
