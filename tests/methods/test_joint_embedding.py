@@ -1,5 +1,5 @@
 """BYOL, MoCo v3, Barlow Twins, VICReg: each loss by hand in numpy, the momentum network's
-update, exact resumption, and two processes equal to one."""
+update; with MAE, exact resumption and two processes equal to one."""
 
 import socket
 
@@ -16,7 +16,7 @@ from replab.methods.byol import byol_loss
 from replab.methods.moco_v3 import moco_v3_loss
 from replab.methods.vicreg import vicreg_loss
 
-NEW = ("byol", "moco_v3", "barlow_twins", "vicreg")
+NEW = ("byol", "moco_v3", "barlow_twins", "vicreg", "mae")
 
 
 def pair(n=6, d=4, seed=0):

@@ -3,7 +3,8 @@ fills in the rest.
 
 The image [C, H, W] is cut into p x p patches (p 4 on 32x32 images, else H / 8, at least 2),
 each embedded linearly, with fixed 2-D sin-cos positions. Each step masks ``mask_ratio`` (75%)
-of every image's patches at random (a function of (seed, step), so resuming is exact); the
+of every image's patches at random (a function of (seed, step), so resuming is exact, and
+under ``torchrun`` each process takes its rows of the global batch's draw); the
 encoder (pre-LN transformer blocks, ``nn.transformer.Block``) reads only the visible ones; the
 decoder gets them back with a shared learned mask token at every hidden place, adds its own
 positions, and predicts every patch's pixels. With per-patch normalised targets
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from replab import distributed as dist
 from replab.config import param
 from replab.methods.base import Method
 from replab.methods.capabilities import Encoder
@@ -145,7 +147,10 @@ class MAE(Method, Encoder):
         """(kept indices [B, n_keep], masked [B, N] True where hidden): each image's patches in
         a random order, the first ``n_keep`` visible; a function of (seed, step)."""
         n = self.grid**2
-        noise = torch.rand(b, n, generator=step_generator(self.seed, step)).to(device)
+        # the global batch's draw, this process's rows: k processes mask as one does
+        world, rank = dist.world_size(), dist.rank()
+        noise = torch.rand(b * world, n, generator=step_generator(self.seed, step))
+        noise = noise[rank * b : (rank + 1) * b].to(device)
         order = noise.argsort(dim=1)
         keep = order[:, : self.n_keep]
         masked = torch.ones(b, n, dtype=torch.bool, device=device)
