@@ -6,6 +6,7 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
+from word2vec_topics import assert_topics_separate, topic_corpus
 
 from replab.config import ConfigError
 from replab.data.base import DataInfo
@@ -157,24 +158,15 @@ def test_published_defaults():
 
 def test_learns_which_words_share_contexts():
     """Two disjoint 'topics': words co-occur only within their topic."""
-    rng = np.random.default_rng(0)
-    rows = [rng.integers(1, 6, 16) if i % 2 else rng.integers(6, 11, 16) for i in range(400)]
-    counts = [0] + [int(sum((r == w).sum() for r in rows)) for w in range(1, 11)]
-    info = DataInfo(shape=(16,), kind="tokens", vocab_size=11, token_counts=counts)
+    x, info = topic_corpus()
     torch.manual_seed(0)
     model = Word2Vec(Word2VecConfig(dim=10, sample=0.0), info)
     opt = torch.optim.Adam(model.parameters(), lr=0.05)
-    x = torch.as_tensor(np.stack(rows))
     for step in range(25):
         opt.zero_grad()
         model.loss({"x": x[(step % 5) * 80 : (step % 5 + 1) * 80]}, step)["loss"].backward()
         opt.step()
-    v = torch.nn.functional.normalize(model.token_vectors()[1:], dim=1)
-    sim = v @ v.T
-    same = torch.zeros(10, 10, dtype=torch.bool)
-    same[:5, :5] = same[5:, 5:] = True
-    off = ~torch.eye(10, dtype=torch.bool)
-    assert sim[same & off].mean() > sim[~same].mean() + 0.5
+    assert_topics_separate(model.token_vectors())
 
 
 def test_encode_refuses_ids_outside_the_vocabulary():

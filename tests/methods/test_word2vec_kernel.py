@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from word2vec_topics import assert_topics_separate, topic_corpus
 
 from replab.config import ConfigError
 from replab.data.base import DataInfo
@@ -120,30 +121,16 @@ def test_splitting_rows_among_threads_changes_no_draw():
     assert not np.array_equal(run(rows, keep, 5, key=12), whole)
 
 
-def topic_rows():
-    """Two disjoint 'topics': words 1-5 co-occur only with each other, 6-10 likewise."""
-    rng = np.random.default_rng(0)
-    return [rng.integers(1, 6, 16) if i % 2 else rng.integers(6, 11, 16) for i in range(400)]
-
-
 @pytest.mark.parametrize("architecture", ["skipgram", "cbow"])
 def test_the_compiled_engine_learns_which_words_share_contexts(architecture):
-    rows = topic_rows()
-    counts = [0] + [int(sum((r == w).sum() for r in rows)) for w in range(1, 11)]
-    info = DataInfo(shape=(16,), kind="tokens", vocab_size=11, token_counts=counts)
+    x, info = topic_corpus()
     torch.manual_seed(0)
     model = Word2Vec(Word2VecConfig(dim=10, sample=0.0, architecture=architecture), info)
     assert model.updates_itself()  # auto, on a CPU
-    x = torch.as_tensor(np.stack(rows))
     for step in range(25):
         logs = model.update({"x": x[(step % 5) * 80 : (step % 5 + 1) * 80]}, step, 1 - step / 25)
         assert logs["pairs"] > 0 and torch.isfinite(logs["loss"])
-    v = torch.nn.functional.normalize(model.token_vectors()[1:], dim=1)
-    sim = v @ v.T
-    same = torch.zeros(10, 10, dtype=torch.bool)
-    same[:5, :5] = same[5:, 5:] = True
-    off = ~torch.eye(10, dtype=torch.bool)
-    assert sim[same & off].mean() > sim[~same].mean() + 0.5
+    assert_topics_separate(model.token_vectors())
 
 
 def test_engines_are_chosen_by_the_setting_and_the_device():
