@@ -51,6 +51,14 @@ def all_reduce_max(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
+def all_reduce_mean(t: torch.Tensor) -> torch.Tensor:
+    """The mean of ``t`` over processes, in place (no gradient: for running statistics)."""
+    if is_distributed():
+        dist.all_reduce(t)
+        t /= world_size()
+    return t
+
+
 def average_gradients(params) -> None:
     """Mean of each parameter's gradient over processes (for updates DDP does not manage)."""
     grads = [p.grad for p in params if p.grad is not None]

@@ -1,5 +1,6 @@
-"""BYOL, MoCo v3, Barlow Twins, VICReg: each loss by hand in numpy, the momentum network's
-update; with MAE, exact resumption and two processes equal to one."""
+"""BYOL, MoCo v3, Barlow Twins, VICReg, DINO: each loss by hand in numpy, the momentum network's
+update, DINO's centre and temperatures; with MAE, exact resumption and two processes equal to
+one."""
 
 import socket
 
@@ -13,10 +14,11 @@ from replab.data.base import DataInfo
 from replab.methods import configure, method_class
 from replab.methods.barlow_twins import barlow_twins_loss
 from replab.methods.byol import byol_loss
+from replab.methods.dino import DINOConfig, dino_loss, teacher_temperature
 from replab.methods.moco_v3 import moco_v3_loss
 from replab.methods.vicreg import vicreg_loss
 
-NEW = ("byol", "moco_v3", "barlow_twins", "vicreg", "mae")
+NEW = ("byol", "moco_v3", "barlow_twins", "vicreg", "dino", "mae")
 
 
 def pair(n=6, d=4, seed=0):
@@ -76,7 +78,55 @@ def test_vicreg_loss_by_hand():
     assert terms["invariance"].item() == pytest.approx(invariance, rel=1e-12)
 
 
-@pytest.mark.parametrize("method", ["byol", "moco_v3"])
+def test_dino_loss_by_hand():
+    s, t = pair(n=6, d=5)  # rows 0-2: view 1, rows 3-5: view 2
+    c = torch.linspace(-0.2, 0.2, 5, dtype=torch.float64)[None]
+    ts, tt = 0.1, 0.05
+    S, T, C = s.numpy(), t.numpy(), c.numpy()
+
+    def softmax(a):
+        e = np.exp(a - a.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+    p_t = softmax((T - C) / tt)
+    log_s = np.log(softmax(S / ts))
+    expected = (-(p_t[:3] * log_s[3:]).sum(1).mean() - (p_t[3:] * log_s[:3]).sum(1).mean()) / 2
+    assert dino_loss(s, t, c, ts, tt).item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_dino_teacher_temperature_warms_up_linearly_then_stays():
+    cfg = DINOConfig(teacher_temp_start=0.04, teacher_temp=0.07, teacher_temp_warmup=0.05)
+    assert teacher_temperature(cfg, 0, 1000) == pytest.approx(0.04)
+    assert teacher_temperature(cfg, 25, 1000) == pytest.approx(0.055)
+    assert teacher_temperature(cfg, 50, 1000) == pytest.approx(0.07)
+    assert teacher_temperature(cfg, 900, 1000) == pytest.approx(0.07)
+    assert teacher_temperature(DINOConfig(), 10, 1000) == pytest.approx(0.04)  # the default
+
+
+def test_dino_centre_moves_to_the_teachers_mean_output():
+    model = _model("dino")
+    x = {"x": torch.rand(8, 1, 8, 8)}
+    with torch.no_grad():
+        teacher = model.target_head(model.target_backbone(torch.cat(model.two_views(x, 0))))
+    assert torch.all(model.center == 0)
+    model(x, 0)
+    torch.testing.assert_close(model.center, 0.1 * teacher.mean(0, keepdim=True))  # m = 0.9
+    before = model.center.clone()
+    model(x, 0)  # the same teacher output again: c <- 0.9 c + 0.1 mean
+    torch.testing.assert_close(model.center, 0.9 * before + 0.1 * teacher.mean(0, keepdim=True))
+
+
+def test_dino_logs_the_teachers_entropy_at_ln_k_when_it_is_uniform():
+    model = _model("dino")
+    with torch.no_grad():  # every prototype the same: every logit equal, the targets uniform
+        model.target_head.prototypes.copy_(torch.ones_like(model.target_head.prototypes))
+    logs = model({"x": torch.rand(8, 1, 8, 8)}, 0)
+    k = model.center.shape[1]
+    assert logs["teacher_entropy"].item() == pytest.approx(np.log(k), rel=1e-5)
+    assert logs["teacher_mean_entropy"].item() == pytest.approx(np.log(k), rel=1e-5)
+
+
+@pytest.mark.parametrize("method", ["byol", "moco_v3", "dino"])
 def test_the_target_network_follows_the_online_one_by_the_schedule(method):
     cfg = configure(method, "digits", overrides={"train.steps": 10})
     torch.manual_seed(0)
