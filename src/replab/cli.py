@@ -290,9 +290,19 @@ def eval_cmd(
     suite: str = typer.Option("standard", "--suite", help="quick, standard or full"),
     only: str = typer.Option(None, "--only", help="run only these parts (comma-separated)"),
     seed: int = typer.Option(0, "--seed", help="seed of every random choice in the protocol"),
+    epsilons: str = typer.Option(
+        None, "--epsilons", help="robustness: attack sizes in 1/255, e.g. 0,1,2,4,8,16"
+    ),
+    transfer_data: str = typer.Option(
+        None, "--transfer-data", help="transfer: the shifted rendering (default: the data's own)"
+    ),
+    extrapolation_share: float = typer.Option(
+        None, "--extrapolation-share", help="generalisation: top share of each factor held out"
+    ),
 ):
     """Evaluate a run's representation; writes RUN/eval.json (and figures) and prints tables."""
     from replab.eval.protocol import EvaluationError, evaluate, suite_named, write_eval
+    from replab.eval.robustness import parse_epsilons
 
     try:
         chosen = suite_named(suite)
@@ -300,6 +310,17 @@ def eval_cmd(
         _fail(f"--suite: {e}")
     if only:
         chosen = chosen.only(tuple(p.strip() for p in only.split(",") if p.strip()))
+    options = {}
+    if epsilons is not None:
+        try:
+            options["epsilons"] = parse_epsilons(epsilons)
+        except ValueError as e:
+            _fail(f"--epsilons: {e}")
+    if transfer_data is not None:
+        options["transfer_data"] = transfer_data
+    if extrapolation_share is not None:
+        options["extrapolation_share"] = extrapolation_share
+    chosen = chosen.with_options(**options)
     run = _load_run(run_dir)
     dataset = _data(data or run.config.data)
     try:

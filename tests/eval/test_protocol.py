@@ -30,6 +30,12 @@ TINY = dataclasses.replace(
     symmetry_pairs=50,
     dci_train=100,
     dci_test=50,
+    attack_examples=30,
+    attack_steps=3,
+    blackbox_examples=10,
+    blackbox_queries=20,
+    generalisation_points=300,
+    transfer_points=200,
 )
 QUIET = {"log": lambda message: None}
 
@@ -82,7 +88,9 @@ def test_every_part_that_applies_runs_and_no_other(result):
         "factor_probes",
         "symmetry",
         "figures",
-    ]  # no word queries: a VAE has no token vectors
+        "robustness",
+        "generalisation",
+    ]  # no word queries: a VAE has no token vectors; no transfer: bars name no other rendering
     assert result.representation_dim == 10 and result.dataset == "bars"
     # 60 grid points, far fewer than the scores sample: the grid was encoded once
     assert set(result.seconds) == {"features", "grid_encoding", *result.parts}

@@ -16,7 +16,7 @@ def test_malformed_parts_are_noted_and_unknown_entries_kept():
             "knn": {"accuracy": None},
             "clustering": "broken",
             "disentanglement": {"mig": "NaN", "sap": 0.5},
-            "robustness": {"auc": 0.7},
+            "calibration": {"ece": 0.07},
             "seconds": {"knn": 1.5},
         },
         RESULT_TYPES,
@@ -24,10 +24,10 @@ def test_malformed_parts_are_noted_and_unknown_entries_kept():
     assert math.isnan(result.get(KnnResult).accuracy)
     assert "clustering" not in result.parts and result.problems[0].startswith("clustering")
     assert math.isnan(result.parts["disentanglement"].scores["mig"])
-    assert result.other == {"robustness": {"auc": 0.7}}
+    assert result.other == {"calibration": {"ece": 0.07}}
     out = result.to_json()
     assert out["knn"] == {"accuracy": None} and out["disentanglement"]["mig"] is None
-    assert out["robustness"] == {"auc": 0.7}  # written back as it was read
+    assert out["calibration"] == {"ece": 0.07}  # written back as it was read
 
 
 def test_the_probe_table_sits_beside_its_baselines():

@@ -241,6 +241,9 @@ class GroundTruth(ABC):
     label_factor: str
     # Factors without an order (probed by accuracy; the others by R^2).
     categorical_factors: tuple[str, ...] = ()
+    # The spec of another rendering of the same factors at the same input shape, the default
+    # target of the ``transfer`` part (None: only a user's ``--transfer-data``).
+    shifted_rendering: str | None = None
 
     @abstractmethod
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Procedural dSprites: ``sprites``, ``color_sprites`` and ``noisy_sprites`` (no download).
+"""Procedural dSprites: ``sprites``, ``color_sprites``, ``noisy_sprites`` and
+``inverted_sprites`` (no download).
 
 The factor grid is dSprites' (Matthey et al. 2017), in disentanglement_lib's order:
 
@@ -321,6 +322,7 @@ class Sprites(_SpritesBase):
 
     name = "sprites"
     info = DataInfo(shape=(1, CANVAS, CANVAS), num_classes=3)
+    shifted_rendering = "inverted_sprites"
 
     def observations(self, factors, rng=None) -> torch.Tensor:
         """Binary images float32 [n, 1, 64, 64] of factor indices [n, 5] (``rng`` unused)."""
@@ -337,6 +339,7 @@ class ColorSprites(_SpritesBase):
 
     name = "color_sprites"
     info = DataInfo(shape=(3, CANVAS, CANVAS), num_classes=3)
+    shifted_rendering = "noisy_sprites"
 
     def colors(self, factors, rng=None) -> torch.Tensor:
         """The colours [n, 3] of the images of ``factors``: from ``rng``, or from their index."""
@@ -356,6 +359,7 @@ class NoisySprites(_SpritesBase):
 
     name = "noisy_sprites"
     info = DataInfo(shape=(3, CANVAS, CANVAS), num_classes=3)
+    shifted_rendering = "color_sprites"
 
     def noise(self, factors, rng=None) -> torch.Tensor:
         """The noise [n, 3, 64, 64] in [0, 1] of ``factors``: from ``rng``, or from their index."""
@@ -367,3 +371,17 @@ class NoisySprites(_SpritesBase):
         """Images float32 [n, 3, 64, 64]: a white sprite (1 on every channel) on the noise."""
         f = self.checked_factors(factors)
         return torch.from_numpy(noisy_sprites(render_np(f), self._flat_index(f), rng))
+
+
+@register_dataset("inverted_sprites")
+class InvertedSprites(_SpritesBase):
+    """``sprites`` in inverted contrast (a black sprite on white, 1 - x): the same factors and
+    shape, another rendering (the ``transfer`` part's default shift for ``sprites``)."""
+
+    name = "inverted_sprites"
+    info = DataInfo(shape=(1, CANVAS, CANVAS), num_classes=3)
+    shifted_rendering = "sprites"
+
+    def observations(self, factors, rng=None) -> torch.Tensor:
+        """Images float32 [n, 1, 64, 64]: 1 - the binary sprite."""
+        return 1.0 - _render(self.checked_factors(factors))

@@ -37,7 +37,7 @@ def _device(device: str | torch.device) -> torch.device:
 
 
 @contextmanager
-def _threads_for(work: int, device: torch.device) -> Iterator[None]:
+def threads_for(work: int, device: torch.device) -> Iterator[None]:
     """One intra-op thread while running a small CPU computation, restored afterwards."""
     before = torch.get_num_threads()
     if device.type != "cpu" or work >= SINGLE_THREAD_WORK or before == 1:
@@ -147,7 +147,7 @@ def _fit(x, y, n_classes, l2, init=None, weight=None, n_models=1, max_iter=MAX_I
         loss, W.grad, b.grad = _loss_and_grad(W, b, x, onehot, l2, weight)
         return loss
 
-    with torch.no_grad(), _threads_for(W.numel() * len(x), x.device):
+    with torch.no_grad(), threads_for(W.numel() * len(x), x.device):
         opt.step(closure)
     W.grad = b.grad = None
     return W, b
@@ -223,13 +223,36 @@ def fit_logistic(
     return W[0].T.cpu().numpy(), b[0].cpu().numpy()
 
 
-def _probe(x_train, y_train, n_classes, x_test, y_test, rng) -> tuple[float, float]:
-    """Standardise by x_train's statistics, select lam, fit, return (test accuracy, lam)."""
+def _fit_standardised(x_train, y_train, n_classes, rng):
+    """Standardise by x_train's statistics, select lam, fit; the standardisation folded into
+    the weights, so that ``x @ W + b`` are the logits of raw features. (W [d, K], b [K], lam)."""
     mean, std = _standardiser(x_train)
     W, b, lam = _select_and_fit((x_train - mean) / std, y_train, n_classes, rng)
-    # Fold the standardisation into the weights instead of copying the test set.
     W_raw = W / std[:, None]
-    b_raw = b - mean @ W_raw
+    return W_raw, b - mean @ W_raw, lam
+
+
+def fit_linear_probe(
+    feats: np.ndarray, labels: np.ndarray, *, seed: int = 0, device: str | torch.device = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """The linear probe's classifier on all of (feats, labels), as ``linear_probe`` fits it
+    (standardised features, L2 chosen on a held-out part drawn with ``seed``), returned as
+    torch weights on raw features: (W [d, K], b [K], classes [K]), logits ``x @ W + b``."""
+    feats = _check_pair(feats, labels, "train")
+    classes, y = np.unique(np.asarray(labels).reshape(-1), return_inverse=True)
+    if len(classes) < 2:
+        raise ValueError("a linear probe needs at least two classes in the training labels")
+    dev = _device(device)
+    x = torch.as_tensor(feats, dtype=torch.float32, device=dev)
+    y_t = torch.as_tensor(y.astype(np.int64), device=dev)
+    W, b, _ = _fit_standardised(x, y_t, len(classes), np.random.default_rng(seed))
+    return W, b, classes
+
+
+def _probe(x_train, y_train, n_classes, x_test, y_test, rng) -> tuple[float, float]:
+    """Standardise by x_train's statistics, select lam, fit, return (test accuracy, lam)."""
+    # The standardisation is folded into the weights instead of copying the test set.
+    W_raw, b_raw, lam = _fit_standardised(x_train, y_train, n_classes, rng)
     correct = 0
     for start in range(0, len(x_test), 65536):
         logits = x_test[start : start + 65536] @ W_raw + b_raw

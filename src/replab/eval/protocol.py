@@ -71,6 +71,9 @@ def evaluate(
             raise EvaluationError(
                 f"unknown part {sorted(unknown)[0]!r}; choose from: {', '.join(RESULT_TYPES)}"
             )
+    for part in PARTS:
+        if suite.parts is None or part.name in suite.parts:
+            part.check_options(data, suite)
     ctx = Context(run, data, suite, seed, log)
     result = EvalResult(
         method=run.config.method,
@@ -83,7 +86,7 @@ def evaluate(
     for part in PARTS:
         if suite.parts is not None and part.name not in suite.parts:
             continue
-        if not part.applies(run.model, data):
+        if not part.applies_under(run.model, data, suite):
             continue
         with warnings.catch_warnings(record=True) as caught, ctx.timed(part.name):
             warnings.simplefilter("always")

@@ -23,10 +23,24 @@ class Suite:
     symmetry_pairs: int
     dci_train: int = 2000  # DCI's gradient-boosted trees grow costly with the points
     dci_test: int = 1000
+    attack_examples: int = 250  # test images attacked (robustness)
+    attack_steps: int = 10  # PGD steps of eps / 4
+    blackbox_examples: int = 50  # images given random-sign queries
+    blackbox_queries: int = 200
+    generalisation_points: int = 6000  # factor points split four ways (generalisation)
+    transfer_points: int = 4000  # factor points rendered in both domains (transfer)
+    # options rather than sizes, set from the command line
+    epsilons: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)  # units of 1/255
+    transfer_data: str | None = None  # the shifted rendering (None: the data set's own)
+    extrapolation_share: float = 0.3  # top share of each factor's range held out
     parts: tuple[str, ...] | None = None
 
     def only(self, parts: tuple[str, ...] | None) -> Suite:
         return replace(self, parts=parts)
+
+    def with_options(self, **options) -> Suite:
+        """The suite with options (``epsilons``, ``transfer_data``, ``extrapolation_share``) set."""
+        return replace(self, **options)
 
 
 SUITES = {
@@ -43,6 +57,11 @@ SUITES = {
         symmetry_pairs=500,
         dci_train=500,
         dci_test=250,
+        attack_examples=100,
+        blackbox_examples=25,
+        blackbox_queries=100,
+        generalisation_points=3000,
+        transfer_points=2000,
     ),
     "standard": Suite(
         name="standard",
@@ -72,5 +91,9 @@ SUITES = {
         symmetry_pairs=2000,
         dci_train=10000,
         dci_test=5000,
+        attack_examples=500,
+        attack_steps=20,
+        generalisation_points=10000,
+        transfer_points=10000,
     ),
 }

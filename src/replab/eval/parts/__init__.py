@@ -12,9 +12,12 @@ from replab.eval.parts.clustering import Clustering
 from replab.eval.parts.disentanglement import Disentanglement
 from replab.eval.parts.factor_probes import FactorProbes
 from replab.eval.parts.figures import Figures
+from replab.eval.parts.generalisation import Generalisation
 from replab.eval.parts.knn import Knn
 from replab.eval.parts.linear_probe import LinearProbe
+from replab.eval.parts.robustness import Robustness
 from replab.eval.parts.symmetry import Symmetry
+from replab.eval.parts.transfer import Transfer
 from replab.eval.parts.word_queries import WordQueries
 from replab.eval.results import PartResult
 
@@ -28,6 +31,9 @@ PARTS: tuple[Part, ...] = (
     Symmetry(),
     Figures(),
     WordQueries(),
+    Robustness(),
+    Generalisation(),
+    Transfer(),
 )
 
 RESULT_TYPES: dict[str, type[PartResult]] = {p.name: p.result_type for p in PARTS}

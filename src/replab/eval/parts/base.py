@@ -15,6 +15,7 @@ from typing import ClassVar
 from replab.data.base import Dataset
 from replab.eval.context import Context
 from replab.eval.results import PartResult
+from replab.eval.suite import Suite
 
 
 class Part(ABC):
@@ -24,6 +25,17 @@ class Part(ABC):
     @abstractmethod
     def applies(self, model, data: Dataset) -> bool:
         """Whether this part measures anything for ``model`` on ``data``."""
+
+    def check_options(self, data: Dataset, suite: Suite) -> None:
+        """Raise ``EvaluationError`` (one line) when the suite's options for this part cannot
+        work on ``data``; the protocol asks every part before any runs. Most parts take no
+        options: nothing to check."""
+        return None
+
+    def applies_under(self, model, data: Dataset, suite: Suite) -> bool:
+        """Whether it runs under ``suite``'s options too (a part needing an option overrides
+        this); by default, whether it applies."""
+        return self.applies(model, data)
 
     @abstractmethod
     def run(self, ctx: Context) -> PartResult:

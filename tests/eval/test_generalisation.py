@@ -1,0 +1,80 @@
+"""The four splits against their definitions, the scores against known answers (codes that are
+the factors themselves generalise with R^2 near 1; noise does not), and a split that leaves
+nothing to train on refused in one line."""
+
+import numpy as np
+import pytest
+
+from replab.eval import generalisation as gen
+
+SIZES = [3, 6, 40, 32, 32]  # dSprites: shape (categorical), scale, orientation, x, y
+ORDINAL = [1, 2, 3, 4]
+
+
+def grid_sample(n=4000, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.stack([rng.integers(0, s, n) for s in SIZES], axis=1)
+
+
+def held(split, factors, **kw):
+    return gen.split_held_out(factors, SIZES, ORDINAL, split, np.random.default_rng(0), **kw)
+
+
+def test_composition_holds_out_pairings_and_keeps_every_value():
+    f = grid_sample()
+    h = held("composition", f)
+    a, b = 2, 3  # the two ordinal factors with the most values: orientation (40) and x (32)
+    assert np.array_equal(h, f[:, a] * 4 // 40 == f[:, b] * 4 // 32)
+    train = f[~h]
+    for j in (a, b):  # every value of each factor is seen in training...
+        assert set(train[:, j]) == set(range(SIZES[j]))
+    pairs = set(zip(train[:, a] * 4 // 40, train[:, b] * 4 // 32, strict=True))
+    # ...but never a diagonal pairing
+    assert not any(p == q for p, q in pairs)
+
+
+def test_interpolation_holds_out_inner_values_and_extrapolation_the_top():
+    f = grid_sample()
+    inter = held("interpolation", f)
+    for j in ORDINAL:  # held-out values are never seen in training, and never an end
+        held_values = {v for v in range(SIZES[j]) if v % 4 == 2 and v < SIZES[j] - 1}
+        assert held_values and not held_values & set(f[~inter][:, j])
+        assert {0, SIZES[j] - 1} <= set(f[~inter][:, j])
+    extra = held("extrapolation", f, extrapolation_share=0.3)
+    for j in ORDINAL:
+        assert (f[~extra][:, j] / (SIZES[j] - 1)).max() <= 0.7
+    assert (np.max(f[extra][:, ORDINAL] / (np.array(SIZES)[ORDINAL] - 1), axis=1) > 0.7).all()
+
+
+def test_random_holds_out_about_a_quarter():
+    assert held("random", grid_sample()).mean() == pytest.approx(0.25, abs=0.03)
+
+
+def test_grid_r2_by_hand():
+    true = np.array([0, 1, 2, 3, 4])
+    assert gen.grid_r2(true.astype(float), true, 5) == 1.0
+    var = (25 - 1) / 12 / 16  # of the uniform on {0..4}, scaled to [0, 1]
+    pred = true + 1.0
+    assert gen.grid_r2(pred, true, 5) == pytest.approx(1 - (1 / 16) / var)
+
+
+def test_codes_that_are_the_factors_generalise_and_noise_does_not():
+    f = grid_sample(3000)
+    onehot_shape = np.eye(3)[f[:, 0]]
+    codes = np.concatenate([onehot_shape, f[:, 1:].astype(float)], axis=1)
+    scores = gen.generalisation_scores(codes, f, SIZES, [0], seed=0)
+    for split in gen.SPLITS:
+        lin = scores[split]["linear"]
+        assert lin[0] == 1.0  # shape read off its one-hot code
+        assert min(lin[1:]) > 0.99, (split, lin)  # linear: exact even outside the training range
+    noise = np.random.default_rng(1).normal(size=(3000, 8))
+    bad = gen.generalisation_scores(noise, f, SIZES, [0], seed=0, splits=["composition"])
+    assert max(bad["composition"]["linear"][1:]) < 0.05
+
+
+def test_a_split_that_leaves_nothing_to_train_on_is_refused():
+    f = np.array([[0, 5, 39, 31, 31]] * 50)  # every point at the top of every range
+    with pytest.raises(gen.SplitError, match="leaves nothing to train on"):
+        gen.generalisation_scores(np.ones((50, 2)), f, SIZES, [0], splits=["extrapolation"])
+    with pytest.raises(gen.SplitError, match="unknown split"):
+        held("sideways", f)
