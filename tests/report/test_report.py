@@ -65,6 +65,26 @@ def _eval(method="beta_vae", dataset="sprites", shift=0.0):
             "locality": {"shape": 0.7, "scale": 0.66, "posx": 0.5, "mean": 0.62},
             "equivariance": {"shape": 0.4, "scale": 0.3, "posx": 0.2, "mean": 0.3},
         },
+        "robustness": {
+            "epsilons": [0, 4, 16],
+            "examples": 100,
+            "accuracy": {
+                "representation": {"fgsm": [0.9, 0.6, 0.3], "pgd": [0.9, 0.5, 0.1]},
+                "pixels": {"fgsm": [0.8, 0.2, 0.0], "pgd": [0.8, 0.1, 0.0]},
+            },
+            "blackbox": {"representation": {"eps": 16, "pgd": 0.1, "random_sign": 0.7}},
+        },
+        "generalisation": {
+            "factors": ["shape", "scale"],
+            "kinds": ["accuracy", "r2"],
+            "points": 3000,
+            "scores": {"representation": {"extrapolation": {"linear": [0.9, 0.4321]}}},
+        },
+        "transfer": {
+            "source": "sprites",
+            "target": "inverted_sprites",
+            "accuracy": {"representation": {"in_domain": 0.9, "shifted": 0.6}},
+        },
         "seconds": {"linear_probe": 12.5, "knn": 1.25},
         "figures": {"traversals": "figures/traversals.png"},
     }
@@ -214,10 +234,20 @@ def test_single_run_has_all_parts(tmp_path):
     assert ["train.lr", "0.0001"] in config and ["model.beta", "4.0"] in config
     assert ["method", "beta_vae"] in config
 
-    # curves, data efficiency, symmetry heat map, and the traversal PNG from figures/
-    assert len(p.srcs) == 4
-    assert sum(s.startswith("data:image/png;base64,") for s in p.srcs) == 4
+    rob = table(p, "Adversarial robustness")
+    assert rob[0] == ["classifier", "attack", "0/255", "4/255", "16/255", "area"]
+    # area: mean accuracy over [0, 16]: (0.9 + 0.5) / 2 * 4/16 + (0.5 + 0.1) / 2 * 12/16
+    assert ["representation", "pgd", "0.900", "0.500", "0.100", "0.400"] in rob[1:]
+    assert ["representation", "16/255", "0.100", "0.700"] in table(p, "Gradient-masking")[1:]
+    gen = table(p, "Generalisation")
+    assert gen[1] == ["representation", "extrapolation", "linear", "0.900", "0.432"]
+    assert ["representation", "0.900", "0.600", "0.300"] in table(p, "Transfer")[1:]
+
+    # curves, data efficiency, symmetry heat map, robustness curves, the traversal PNG
+    assert len(p.srcs) == 5
+    assert sum(s.startswith("data:image/png;base64,") for s in p.srcs) == 5
     assert "Data efficiency" in html and "Symmetry response" in html
+    assert "Adversarial robustness</b>" in html
     assert "Could not render" not in html
     assert "leaderboard" not in html.lower()  # one run: no comparison
 
@@ -305,8 +335,9 @@ def test_two_runs_leaderboard_and_overlays(two_run_report):
     assert "FactorVAE" not in col  # all n/a: the column is dropped
     # the better run's values are bold
     assert "<strong>0.828</strong>" in html and "<strong>0.778</strong>" not in html
-    # comparison: overlaid curves and data efficiency; each run: curves, efficiency, heat map, fig
-    assert len(p.srcs) == 2 + 2 * 4
+    # comparison: overlaid curves and data efficiency; each run: curves, efficiency, heat map,
+    # robustness curves, traversal figure
+    assert len(p.srcs) == 2 + 2 * 5
     assert html.index('id="comparison"') < html.index('id="run-0"') < html.index('id="run-1"')
 
 

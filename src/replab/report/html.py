@@ -23,10 +23,17 @@ from typing import Any
 import jinja2
 
 from replab.eval.parts.figures import FiguresResult
+from replab.eval.parts.robustness import RobustnessResult
 from replab.eval.parts.symmetry import SymmetryResult
 from replab.files import atomic_write_text
 from replab.report.format import flatten, fmt
-from replab.report.plots import curves_plot, efficiency_plot, file_uri, symmetry_heatmap
+from replab.report.plots import (
+    curves_plot,
+    efficiency_plot,
+    file_uri,
+    robustness_plot,
+    symmetry_heatmap,
+)
 from replab.report.runs import RunView, load_run
 from replab.report.tables import eval_notes, eval_tables, leaderboard, training_summary
 
@@ -106,6 +113,7 @@ def _run_section(run: RunView, rid: str) -> dict:
         "tables": [],
         "efficiency": None,
         "heatmap": None,
+        "robustness": None,
         "figures": [],
         "notes": notes,
     }
@@ -124,6 +132,9 @@ def _run_section(run: RunView, rid: str) -> dict:
         sym = ev.get(SymmetryResult)
         if sym is not None:
             sec["heatmap"] = _guard(notes, "the symmetry heat map", lambda: symmetry_heatmap(sym))
+        rob = ev.get(RobustnessResult)
+        if rob is not None:
+            sec["robustness"] = _guard(notes, "the robustness plot", lambda: robustness_plot(rob))
     sec["figures"] = _guard(notes, "the figures", lambda: _figures(run, notes)) or []
     if not sec["figures"] and not (run.path / "figures").is_dir():
         notes.append("No figures/ folder.")

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from replab.eval.parts.baselines import BaselinesResult
 from replab.eval.parts.linear_probe import LinearProbeResult
 from replab.eval.parts.probe_curves import ProbeScore, baseline_name, sorted_fractions
+from replab.eval.parts.robustness import RobustnessResult
 from replab.eval.parts.symmetry import SymmetryResult
 from replab.eval.results import number
 from replab.report.format import mpl_text
@@ -199,6 +200,26 @@ def _probe_points(curve: dict[str, ProbeScore]) -> list[tuple[float, float, floa
         if f > 0 and math.isfinite(f) and math.isfinite(curve[k].mean):
             pts.append((f, curve[k].mean, curve[k].std))
     return pts
+
+
+def robustness_plot(rob: RobustnessResult) -> str | None:
+    """Accuracy against the attack's epsilon: PGD solid, FGSM dotted, one colour per
+    classifier (the representation's probe, the raw-pixel probe, the random encoder's)."""
+    if not rob.accuracy or not rob.epsilons:
+        return None
+    fig = _figure(7.2, 3.4, left=0.75, right=2.2, bottom=0.6, top=0.2)
+    ax = fig.subplots()
+    for i, (name, curves) in enumerate(rob.accuracy.items()):
+        for attack, ls in (("pgd", "-"), ("fgsm", ":")):
+            if attack in curves:
+                ax.plot(rob.epsilons, curves[attack], ls=ls, marker="o", ms=3, color=f"C{i}",
+                        label=mpl_text(f"{name}, {attack.upper()}"))  # fmt: skip
+    ax.set_xlabel("epsilon (1/255, L-infinity)")
+    ax.set_ylabel("accuracy under attack")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    return fig_uri(fig)
 
 
 def symmetry_heatmap(sym: SymmetryResult) -> str | None:
