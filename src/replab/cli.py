@@ -484,6 +484,41 @@ def align(
         atomic_write_json(json_out, result)
 
 
+@app.command()
+def darla(
+    out_dir: Path = typer.Option(Path("darla"), "--out", "-o", help="folder for runs, darla.json"),
+    seeds: int = typer.Option(3, "--seeds", min=1),
+    encoder_steps: int = typer.Option(1500, "--encoder-steps", min=1, help="steps per encoder"),
+    dae_steps: int = typer.Option(500, "--dae-steps", min=0, help="darla: of which the DAE's"),
+    dqn_steps: int = typer.Option(6000, "--dqn-steps", min=100, help="environment steps per DQN"),
+    episodes: int = typer.Option(30, "--episodes", min=1, help="test episodes per domain"),
+    encoders: str = typer.Option(
+        "darla,beta_vae,vae,random_encoder,pixels", "--encoders", help="comma-separated"
+    ),
+):
+    """DARLA: DQNs on frozen representations, trained in one domain, tested zero-shot in another."""
+    from replab.darla import ENCODERS, RESULT_FILE, run_darla
+    from replab.rl.dqn import DQNConfig
+
+    chosen = tuple(e.strip() for e in encoders.split(",") if e.strip())
+    bad = [e for e in chosen if e not in ENCODERS]
+    if bad or not chosen:
+        _fail(f"--encoders: unknown {bad[0] if bad else '(none given)'!r}; choose from "
+              f"{', '.join(ENCODERS)}")  # fmt: skip
+    if dae_steps >= encoder_steps and "darla" in chosen:
+        _fail(f"--dae-steps ({dae_steps}) must be below --encoder-steps ({encoder_steps})")
+    summary = run_darla(
+        out_dir, seeds=seeds, encoder_steps=encoder_steps, dae_steps=dae_steps,
+        dqn=DQNConfig(steps=dqn_steps), episodes=episodes, encoders=chosen,
+        log=lambda m: err.print(m, highlight=False),
+    )  # fmt: skip
+    for name, r in summary["encoders"].items():
+        line = (f"{name}: source {r['source']['mean']:.2f}, target {r['target']['mean']:.2f}, "
+                    f"ratio {r['ratio']['mean']:.2f}")  # fmt: skip
+        out.print(line, highlight=False)
+    out.print(str(out_dir / RESULT_FILE), highlight=False)
+
+
 @app.command("check-sprites")
 def check_sprites(
     path: Path = typer.Argument(..., help="the dSprites release file (dsprites_ndarray_*.npz)"),

@@ -22,6 +22,7 @@ from replab.data import (  # noqa: F401  (each import registers its data sets)
     idx,
     mpi3d,
     npz,
+    seek_avoid,
     shapes3d,
     smallnorb,
     speakers,

@@ -123,6 +123,14 @@ def _inside(shape: int, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return t * t * t <= x2 * (y2 * y)
 
 
+def shape_mask(shape: int, size: int, radius: float) -> np.ndarray:
+    """One shape, upright, centred on a ``size`` x ``size`` patch, its enclosing circle of
+    ``radius`` pixels: float32 [size, size] of 0 and 1 (small icons, e.g. DARLA's grid)."""
+    j = (torch.arange(size, dtype=torch.float32) + 0.5 - size / 2) / radius
+    u, v = j[None, :].expand(size, size), -j[:, None].expand(size, size)
+    return _inside(shape, u, v).to(torch.float32).numpy()
+
+
 def _sprite_masks(
     shape: int, scale: torch.Tensor, orientation: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor
 ) -> torch.Tensor:

@@ -16,6 +16,7 @@ from replab.methods import (  # noqa: F401  (each import registers its methods)
     colorization,
     context,
     cpc,
+    darla,
     dino,
     disentangling_vae,
     draw,
