@@ -25,6 +25,7 @@ from replab.eval.results import jsonable
 from replab.files import atomic_write_json
 from replab.methods import configure
 from replab.methods.capabilities import encode_in_batches, model_encoder, slices
+from replab.rl import DARLA_RESULT_FILE as RESULT_FILE
 from replab.rl.dqn import CachedFeatures, DQNConfig, mean_return, random_return, train_dqn
 from replab.rl.seek_avoid import SeekAvoidEnv
 from replab.run import build_model
@@ -33,7 +34,6 @@ from replab.training.loop import train
 ENCODERS = ("darla", "beta_vae", "vae", "random_encoder", "pixels")
 TRAINED = {"darla": {}, "beta_vae": {}, "vae": {}}  # method -> its overrides
 STANDARDISE_FRAMES = 2000
-RESULT_FILE = "darla.json"
 
 
 def _features(encode: Callable, data, seed: int) -> Callable:

@@ -2,6 +2,8 @@
 the factors themselves generalise with R^2 near 1; noise does not), and a split that leaves
 nothing to train on refused in one line."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -78,3 +80,16 @@ def test_a_split_that_leaves_nothing_to_train_on_is_refused():
         gen.generalisation_scores(np.ones((50, 2)), f, SIZES, [0], splits=["extrapolation"])
     with pytest.raises(gen.SplitError, match="unknown split"):
         held("sideways", f)
+
+
+def test_splits_the_factors_cannot_make_are_skipped_with_a_note():
+    sizes = [3, 4, 4]  # no ordinal factor of 5+ values: no interpolation, no extrapolation
+    rng = np.random.default_rng(0)
+    f = np.stack([rng.integers(0, s, 500) for s in sizes], axis=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scores = gen.generalisation_scores(f.astype(float), f, sizes, [0])
+    assert list(scores) == ["random", "composition"]
+    notes = sorted(str(w.message) for w in caught)
+    assert notes == [f"the {s} split needs an ordinal factor of 5+ values: skipped"
+                     for s in ("extrapolation", "interpolation")]  # fmt: skip

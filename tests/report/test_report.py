@@ -435,3 +435,22 @@ def test_report_renders_in_headless_chromium(two_run_report, tmp_path):
     assert img.std() > 10  # drawn, not a blank page
     if os.environ.get("REPLAB_KEEP_SCREENSHOT"):
         shutil.copy(shot, os.environ["REPLAB_KEEP_SCREENSHOT"])
+
+
+def test_a_darla_folder_shows_its_returns_beside_the_runs(tmp_path):
+    folder = tmp_path / "darla"
+    folder.mkdir()
+    enc = {"source": {"mean": 2.0, "sd": 0.5}, "target": {"mean": 1.0, "sd": 0.25},
+           "ratio": {"mean": 0.5, "sd": None}}  # fmt: skip
+    summary = {"seeds": 3, "encoder_steps": 500, "dqn_steps": 4000, "random_policy": 0.0,
+               "encoders": {"darla": enc}}  # fmt: skip
+    (folder / "darla.json").write_text(json.dumps(summary))
+    run = make_run(tmp_path, "vae_a")
+    out = write_report([folder, run], tmp_path / "r.html")
+    p = parse(out.read_text())
+    rows = table(p, "DARLA: zero-shot transfer")
+    assert rows[1] == ["darla", "2.000", "0.500", "1.000", "0.250", "0.500", "n/a"]
+    (folder / "darla.json").write_text('{"encoders": 3}')
+    with pytest.raises(ValueError, match="does not hold a DARLA comparison"):
+        write_report([folder], tmp_path / "bad.html")
+    assert not (tmp_path / "bad.html").exists()

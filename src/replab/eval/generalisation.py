@@ -24,6 +24,7 @@ Adam, fixed epochs, all factors at once).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -38,6 +39,10 @@ HOLDOUT_RANDOM = 0.25
 
 class SplitError(ValueError):
     """A split that leaves one side empty (one line, shown to the user)."""
+
+
+class SplitNotApplicable(SplitError):
+    """The data has no factor the split can hold values of (the split is skipped, noted)."""
 
 
 def split_held_out(
@@ -57,7 +62,7 @@ def split_held_out(
         return rng.random(len(factors)) < HOLDOUT_RANDOM
     if split == "composition":
         if len(ordinal) < 2:
-            raise SplitError("the composition split needs two ordinal factors")
+            raise SplitNotApplicable("the composition split needs two ordinal factors")
         a, b = sorted(ordinal, key=lambda j: -sizes[j])[:2]
         bins = [factors[:, j] * 4 // sizes[j] for j in (a, b)]
         return bins[0] == bins[1]
@@ -70,7 +75,9 @@ def split_held_out(
     else:
         raise SplitError(f"unknown split {split!r}; choose from: {', '.join(SPLITS)}")
     if not held:
-        raise SplitError(f"the {split} split needs an ordinal factor of {MIN_VALUES}+ values")
+        raise SplitNotApplicable(
+            f"the {split} split needs an ordinal factor of {MIN_VALUES}+ values"
+        )
     return np.logical_or.reduce(held)
 
 
@@ -185,14 +192,19 @@ def generalisation_scores(
     splits: Sequence[str] = SPLITS,
     device: str = "cpu",
 ) -> dict[str, dict[str, list[float]]]:
-    """{split: {readout: score per factor}} for codes [n, d] of factor points [n, F]."""
+    """{split: {readout: score per factor}} for codes [n, d] of factor points [n, F]; a split
+    with no factor to hold out is skipped with a warning, one with an empty side refused."""
     codes = np.asarray(codes, dtype=np.float64)
     factors = np.asarray(factors)
     ordinal = [j for j in range(len(factor_sizes)) if j not in set(categorical)]
     out = {}
     for i, split in enumerate(splits):
         rng = np.random.default_rng([seed, i])
-        held = split_held_out(factors, factor_sizes, ordinal, split, rng, extrapolation_share)
+        try:
+            held = split_held_out(factors, factor_sizes, ordinal, split, rng, extrapolation_share)
+        except SplitNotApplicable as e:
+            warnings.warn(f"{e}: skipped", RuntimeWarning, stacklevel=2)
+            continue
         check_sides(held, split)
         train, test = ~held, held
         out[split] = {

@@ -15,6 +15,7 @@ them out.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -35,7 +36,14 @@ from replab.report.plots import (
     symmetry_heatmap,
 )
 from replab.report.runs import RunView, load_run
-from replab.report.tables import eval_notes, eval_tables, leaderboard, training_summary
+from replab.report.tables import (
+    darla_table,
+    eval_notes,
+    eval_tables,
+    leaderboard,
+    training_summary,
+)
+from replab.rl import DARLA_RESULT_FILE
 
 __all__ = ["fmt", "load_run", "render_report", "write_report"]
 
@@ -141,6 +149,16 @@ def _run_section(run: RunView, rid: str) -> dict:
     return sec
 
 
+def _darla_section(folder: Path) -> dict:
+    """A ``replab darla`` folder: its darla.json as a table (a one-line ValueError if bad)."""
+    path = folder / DARLA_RESULT_FILE
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON ({type(e).__name__})") from None
+    return darla_table(summary, str(folder))
+
+
 def _unique_names(runs: list[RunView]) -> None:
     names = [r.name for r in runs]
     for r in runs:
@@ -164,7 +182,8 @@ def render_report(run_dirs: list[str | Path], *, title: str = "replab report") -
     """The report's HTML as a string (see :func:`write_report`)."""
     if not run_dirs:
         raise ValueError("no run directories given")
-    runs = [load_run(d) for d in run_dirs]
+    darla = [_darla_section(Path(d)) for d in run_dirs if (Path(d) / DARLA_RESULT_FILE).is_file()]
+    runs = [load_run(d) for d in run_dirs if not (Path(d) / DARLA_RESULT_FILE).is_file()]
     _unique_names(runs)
     ids = [f"run-{i}" for i in range(len(runs))]
     comparison = None
@@ -184,6 +203,7 @@ def render_report(run_dirs: list[str | Path], *, title: str = "replab report") -
         generated=_dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         runs=sections,
         comparison=comparison,
+        darla=darla,
     )
 
 

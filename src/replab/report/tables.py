@@ -151,3 +151,24 @@ def training_summary(run: RunView) -> list[list[str]]:
         if v:
             rows.append(["median samples/s", f"{v[len(v) // 2]:.1f}"])
     return rows
+
+
+def darla_table(summary: Any, where: str) -> dict:
+    """DARLA's comparison (``replab darla``'s darla.json): per encoder the mean source and
+    target returns over seeds, their spread, and the target/source ratio; ValueError when the
+    file does not hold one."""
+    if not isinstance(summary, dict) or not isinstance(summary.get("encoders"), dict):
+        raise ValueError(f"{where} does not hold a DARLA comparison (no 'encoders')")
+    rows = []
+    for name, r in summary["encoders"].items():
+        cells = [name]
+        for key in ("source", "target", "ratio"):
+            entry = r.get(key, {}) if isinstance(r, dict) else {}
+            cells += [number(entry.get("mean")), number(entry.get("sd"))]
+        rows.append(cells)
+    get = summary.get
+    note = (f"{get('seeds', '?')} seeds; encoders trained {get('encoder_steps', '?')} steps, "
+            f"DQNs {get('dqn_steps', '?')} environment steps; a random policy returns "
+            f"{fmt(number(get('random_policy')))}")  # fmt: skip
+    columns = ["encoder", "source return", "sd", "target return", "sd", "target / source", "sd"]
+    return html_table(f"DARLA: zero-shot transfer ({where})", columns, rows, note=note)
