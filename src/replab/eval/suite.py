@@ -23,7 +23,7 @@ class Suite:
     symmetry_pairs: int
     dci_train: int = 2000  # DCI's gradient-boosted trees grow costly with the points
     dci_test: int = 1000
-    attack_examples: int = 250  # test images attacked (robustness)
+    attack_examples: int = 200  # test images attacked (robustness)
     attack_steps: int = 10  # PGD steps of eps / 4
     blackbox_examples: int = 50  # images given random-sign queries
     blackbox_queries: int = 200
@@ -57,9 +57,9 @@ SUITES = {
         symmetry_pairs=500,
         dci_train=500,
         dci_test=250,
-        attack_examples=100,
-        blackbox_examples=25,
-        blackbox_queries=100,
+        attack_examples=50,
+        blackbox_examples=20,
+        blackbox_queries=50,
         generalisation_points=3000,
         transfer_points=2000,
     ),
