@@ -94,6 +94,20 @@ def test_random_signs_break_exactly_the_images_whose_ball_crosses_the_boundary()
     assert broken.tolist() == [False, True, False]
 
 
+def test_an_encoder_that_cuts_the_graph_leaves_white_box_attacks_blind_and_random_signs_not():
+    W = torch.tensor([[0.0, 1.0]])
+    b = torch.tensor([0.0, -0.5])
+
+    def detached(x):
+        return linear(W, b)(x).detach()  # e.g. an encoder under no_grad, or a quantiser
+
+    x, y = torch.tensor([[0.45]]), torch.tensor([0])
+    assert torch.equal(attacks.fgsm(detached, x, y, 0.1), x)  # no gradient: no step
+    broken = attacks.random_sign_attack(detached, x, y, 0.1, queries=64,
+                                        generator=torch.Generator().manual_seed(0))  # fmt: skip
+    assert broken.tolist() == [True]  # the check the part compares against PGD
+
+
 def test_curve_area_is_the_mean_accuracy_over_the_epsilon_range():
     assert attacks.curve_area([0, 1, 2], [1.0, 0.5, 0.0]) == pytest.approx(0.5)
     assert attacks.curve_area([0, 2, 4, 8], [1, 1, 1, 1]) == pytest.approx(1.0)

@@ -31,6 +31,8 @@ def _loss_gradient(logits: Logits, x: torch.Tensor, y: torch.Tensor) -> torch.Te
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
         loss = F.cross_entropy(logits(x), y, reduction="sum")
+        if not loss.requires_grad:  # an encoder that cuts the graph: no gradient to follow
+            return torch.zeros_like(x)
         (grad,) = torch.autograd.grad(loss, x, allow_unused=True)
     if grad is None:
         return torch.zeros_like(x)
