@@ -117,7 +117,8 @@ def _pixel_encoder(x_train: torch.Tensor, seed: int, device) -> tuple[str, Calla
         return "pixels", lambda x: x.flatten(1)
     from sklearn.decomposition import PCA
 
-    pca = PCA(RAW_COMPONENTS, svd_solver="randomized", random_state=seed).fit(flat.numpy())
+    k = min(RAW_COMPONENTS, len(flat))
+    pca = PCA(k, svd_solver="randomized", random_state=seed).fit(flat.numpy())
     mean = torch.as_tensor(pca.mean_, dtype=torch.float32, device=device)
     basis = torch.as_tensor(pca.components_.T, dtype=torch.float32, device=device)
     return f"pixels_pca{RAW_COMPONENTS}", lambda x: (x.flatten(1) - mean) @ basis
