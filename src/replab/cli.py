@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -240,6 +241,9 @@ def explore(
         _fail(str(e))
     except OSError as e:  # the port is taken
         _fail(f"--port {port}: {e.strerror or e}")
+    # Ctrl-C stops it even when started with SIGINT ignored (nohup, or a parent that ignores it:
+    # Python then leaves it ignored, and the server could not be stopped)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     out.print(url, highlight=False, soft_wrap=True)
     err.print("serving on 127.0.0.1 only; Ctrl-C stops it")
     try:

@@ -134,10 +134,17 @@ def test_no_path_reaches_the_disk(served, path, runs):
     assert (runs / "beta_vae" / "config.yaml").read_bytes() not in body
 
 
-def test_the_command_prints_its_url_and_stops_cleanly_on_ctrl_c(runs):
+def _ignore_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("started_with", [None, _ignore_sigint], ids=["plain", "sigint-ignored"])
+def test_the_command_prints_its_url_and_stops_cleanly_on_ctrl_c(runs, started_with):
+    # started with SIGINT ignored, as under nohup or a parent that ignores it (a test runner
+    # once did): the command must still stop on Ctrl-C
     proc = subprocess.Popen(
         [sys.executable, "-m", "replab.cli", "explore", str(runs / "beta_vae"), "--examples", "20"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=started_with,
     )  # fmt: skip
     try:
         url = proc.stdout.readline().strip()
