@@ -31,6 +31,25 @@ SINGLE_THREAD_WORK = 2**22
 
 # ----------------------------------------------------------------------------- helpers
 
+# Raw inputs wider than this are read through their leading principal components by the parts
+# that fit many readouts on them (robustness, generalisation, transfer): on 64x64 images a
+# readout on every pixel cost a hundred times as much.
+RAW_COMPONENTS = 256
+
+
+def principal_components(
+    x: np.ndarray, k: int = RAW_COMPONENTS, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(mean [d], basis [d, k']) of the leading principal components of ``x`` [n, d], k' =
+    min(k, n), so that ``(x - mean) @ basis`` are the scores; None when d <= k (use x as is)."""
+    from sklearn.decomposition import PCA
+
+    x = np.asarray(x, dtype=np.float32)
+    if x.shape[1] <= k:
+        return None
+    pca = PCA(min(k, len(x)), svd_solver="randomized", random_state=seed).fit(x)
+    return pca.mean_.astype(np.float32), pca.components_.T.astype(np.float32)
+
 
 def _device(device: str | torch.device) -> torch.device:
     return torch.device(device)

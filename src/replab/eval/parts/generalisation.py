@@ -4,7 +4,7 @@ representation beside the raw input and the random encoder.
 
 The pool is ``suite.generalisation_points`` factor points drawn uniformly from the grid with
 the evaluation's seed (its own generator: the other parts' draws do not move it). The raw-input
-baseline is the raw features' first ``RAW_COMPONENTS`` principal components over the pool
+baseline is the raw features' first ``probes.RAW_COMPONENTS`` principal components over the pool
 (unsupervised, like the encoders): on 64x64 images the readouts on all 4,096 pixels took a
 hundred times as long as on the codes, and a ridge readout on the leading components keeps what
 it would mostly use.
@@ -18,13 +18,13 @@ import numpy as np
 
 from replab.data.base import GroundTruth
 from replab.eval import generalisation as gen
+from replab.eval import probes
 from replab.eval.context import ENCODE_BATCH, Context, EvaluationError, codes_of_factors, finite
 from replab.eval.parts.base import Part
 from replab.eval.results import PartResult, Table, number
 from replab.methods.capabilities import model_encoder
 
 POOL_STREAM = 20  # the pool's generator: default_rng([seed, POOL_STREAM])
-RAW_COMPONENTS = 256
 
 
 @dataclass
@@ -88,15 +88,11 @@ class GeneralisationResult(PartResult):
 
 def _raw_components(data: GroundTruth, factors: np.ndarray, seed: int) -> np.ndarray:
     """The raw features' leading principal components over the pool (all, when fewer)."""
-    from sklearn.decomposition import PCA
-
     chunks = [data.raw_features(data.observations(factors[i : i + ENCODE_BATCH]))
               for i in range(0, len(factors), ENCODE_BATCH)]  # fmt: skip
     raw = np.concatenate(chunks).astype(np.float32)
-    if raw.shape[1] <= RAW_COMPONENTS:
-        return raw.astype(np.float64)
-    pca = PCA(min(RAW_COMPONENTS, len(raw)), svd_solver="randomized", random_state=seed)
-    return pca.fit_transform(raw).astype(np.float64)
+    pcs = probes.principal_components(raw, seed=seed)
+    return (raw if pcs is None else (raw - pcs[0]) @ pcs[1]).astype(np.float64)
 
 
 class Generalisation(Part):
@@ -122,7 +118,7 @@ class Generalisation(Part):
             "representation": lambda: codes_of_factors(
                 data, model_encoder(ctx.model), factors, ENCODE_BATCH, np.float64
             ),
-            f"{data.raw_baseline_name}_pca{RAW_COMPONENTS}": lambda: _raw_components(
+            f"{data.raw_baseline_name}_pca{probes.RAW_COMPONENTS}": lambda: _raw_components(
                 data, factors, ctx.seed
             ),
             "random_encoder": lambda: codes_of_factors(

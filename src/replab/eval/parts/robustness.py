@@ -29,7 +29,6 @@ from replab.eval.parts.base import Part
 from replab.eval.results import PartResult, Table, number
 
 PICK_STREAM = 22  # default_rng([seed, PICK_STREAM]) picks the attacked images
-RAW_COMPONENTS = 256  # wider images: the pixel probe reads their principal components
 BLACKBOX_EPS = 8.0  # in 1/255
 # how many more images (share of those attacked) the black-box attack may break than PGD
 # before the gradients count as masked: twice the standard error of a share near 1/2
@@ -109,19 +108,14 @@ def _classifier(encode, codes: np.ndarray, y: np.ndarray, seed: int, device):
 
 
 def _pixel_encoder(x_train: torch.Tensor, seed: int, device) -> tuple[str, Callable]:
-    """The pixel probe's features: the flattened image, or past ``RAW_COMPONENTS`` pixels its
-    principal components over the training sample (a linear map, so the attack's gradient
-    is exact; a probe on all 4,096 pixels of a 64x64 image cost a minute here)."""
-    flat = x_train.flatten(1).float()
-    if flat.shape[1] <= RAW_COMPONENTS:
+    """The pixel probe's features: the flattened image, or on wider images their leading
+    principal components over the training sample (a linear map: the attack's gradient is
+    exact)."""
+    pcs = probes.principal_components(x_train.flatten(1).numpy(), seed=seed)
+    if pcs is None:
         return "pixels", lambda x: x.flatten(1)
-    from sklearn.decomposition import PCA
-
-    k = min(RAW_COMPONENTS, len(flat))
-    pca = PCA(k, svd_solver="randomized", random_state=seed).fit(flat.numpy())
-    mean = torch.as_tensor(pca.mean_, dtype=torch.float32, device=device)
-    basis = torch.as_tensor(pca.components_.T, dtype=torch.float32, device=device)
-    return f"pixels_pca{RAW_COMPONENTS}", lambda x: (x.flatten(1) - mean) @ basis
+    mean, basis = (torch.as_tensor(a, device=device) for a in pcs)
+    return f"pixels_pca{probes.RAW_COMPONENTS}", lambda x: (x.flatten(1) - mean) @ basis
 
 
 @contextmanager

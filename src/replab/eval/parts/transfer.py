@@ -37,7 +37,6 @@ from replab.eval.suite import Suite
 from replab.methods.capabilities import encode_in_batches, model_encoder, slices
 
 POOL_STREAM = 21  # default_rng([seed, POOL_STREAM]) draws the factor points
-RAW_COMPONENTS = 256
 HELD_OUT = 0.25
 
 
@@ -123,14 +122,11 @@ def _accuracy(codes_train, y_train, tests: dict[str, tuple[np.ndarray, np.ndarra
 
 
 def _components(source: np.ndarray, *others: np.ndarray, seed: int) -> list[np.ndarray]:
-    """PCA fitted on ``source`` only, applied to each array."""
-    from sklearn.decomposition import PCA
-
-    if source.shape[1] <= RAW_COMPONENTS:
+    """Principal components fitted on ``source`` only, applied to each array."""
+    pcs = probes.principal_components(source, seed=seed)
+    if pcs is None:
         return [source, *others]
-    pca = PCA(min(RAW_COMPONENTS, len(source)), svd_solver="randomized", random_state=seed)
-    pca.fit(source)
-    return [pca.transform(a) for a in (source, *others)]
+    return [((a - pcs[0]) @ pcs[1]).astype(np.float64) for a in (source, *others)]
 
 
 class Transfer(Part):
@@ -165,7 +161,7 @@ class Transfer(Part):
                  for x in (x_train, x_in, x_shift)]  # fmt: skip
             tests = {"in_domain": (c[1], y_in), "shifted": (c[2], y_shift)}
             accuracy[enc] = _accuracy(c[0], y_train, tests, ctx.seed, ctx.device)
-        raw_name = f"{ctx.data.raw_baseline_name}_pca{RAW_COMPONENTS}"
+        raw_name = f"{ctx.data.raw_baseline_name}_pca{probes.RAW_COMPONENTS}"
         tests = {"in_domain": (raw[1], y_in), "shifted": (raw[2], y_shift)}
         accuracy[raw_name] = _accuracy(raw[0], y_train, tests, ctx.seed, ctx.device)
         order = ["representation", raw_name, "random_encoder"]
