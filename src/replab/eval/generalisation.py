@@ -115,12 +115,8 @@ def linear_readout(
         for k, j in enumerate(ordinal):
             scores[j] = grid_r2(pred[:, k], test_factors[:, j], factor_sizes[j])
     for j in categorical:
-        W, b, classes = probes.fit_linear_probe(
-            train_codes, train_factors[:, j], seed=seed, device=device
-        )
-        x = torch.as_tensor(test_codes, dtype=torch.float32, device=W.device)
-        pred = classes[(x @ W + b).argmax(1).cpu().numpy()]
-        scores[j] = float(np.mean(pred == test_factors[:, j]))
+        probe = probes.fit_linear_probe(train_codes, train_factors[:, j], seed=seed, device=device)
+        scores[j] = probes.probe_accuracy(probe, test_codes, test_factors[:, j])
     return [scores[j] for j in range(len(factor_sizes))]
     return scores
 

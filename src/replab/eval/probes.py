@@ -268,6 +268,14 @@ def fit_linear_probe(
     return W, b, classes
 
 
+def probe_accuracy(probe: tuple[torch.Tensor, torch.Tensor, np.ndarray], feats, labels) -> float:
+    """Accuracy on (feats, labels) of a classifier from ``fit_linear_probe``."""
+    W, b, classes = probe
+    x = torch.as_tensor(np.asarray(feats), dtype=torch.float32, device=W.device)
+    pred = classes[(x @ W + b).argmax(1).cpu().numpy()]
+    return float(np.mean(pred == np.asarray(labels).reshape(-1)))
+
+
 def _probe(x_train, y_train, n_classes, x_test, y_test, rng) -> tuple[float, float]:
     """Standardise by x_train's statistics, select lam, fit, return (test accuracy, lam)."""
     # The standardisation is folded into the weights instead of copying the test set.

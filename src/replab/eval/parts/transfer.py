@@ -113,12 +113,8 @@ def open_target(data: Dataset, spec: str) -> Dataset:
 
 
 def _accuracy(codes_train, y_train, tests: dict[str, tuple[np.ndarray, np.ndarray]], seed, dev):
-    W, b, classes = probes.fit_linear_probe(codes_train, y_train, seed=seed, device=dev)
-    out = {}
-    for name, (codes, y) in tests.items():
-        x = torch.as_tensor(codes, dtype=torch.float32, device=W.device)
-        out[name] = float(np.mean(classes[(x @ W + b).argmax(1).cpu().numpy()] == y))
-    return out
+    probe = probes.fit_linear_probe(codes_train, y_train, seed=seed, device=dev)
+    return {name: probes.probe_accuracy(probe, codes, y) for name, (codes, y) in tests.items()}
 
 
 def _components(source: np.ndarray, *others: np.ndarray, seed: int) -> list[np.ndarray]:
