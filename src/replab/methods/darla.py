@@ -67,8 +67,7 @@ class DARLA(GaussianVAE):
             dae = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
             dae = dae.flatten(1).sum(1).mean()
             return {"loss": dae, "dae": dae}
-        mean, logvar = self.posterior(x)
-        z = mean + self.draw_normal(mean) * (0.5 * logvar).exp()
+        mean, logvar, z = self.posterior_sample(x)
         x_hat = torch.sigmoid(self.decoder(z))
         with torch.no_grad():
             target = self.dae_features(x)

@@ -88,10 +88,14 @@ class GaussianVAE(Method, Encoder, Decoder, Sampler, LatentKL):
         each variant weighs or adds to it."""
         return {"loss": recon + kl}
 
+    def posterior_sample(self, x):
+        """(mean, logvar, z): the posterior and a reparameterised draw from it."""
+        mean, logvar = self.posterior(x)
+        return mean, logvar, mean + self.draw_normal(mean) * (0.5 * logvar).exp()
+
     def loss(self, batch, step):
         x = batch["x"]
-        mean, logvar = self.posterior(x)
-        z = mean + self.draw_normal(mean) * (0.5 * logvar).exp()
+        mean, logvar, z = self.posterior_sample(x)
         recon = self.reconstruction_loss(self.decoder(z), x).mean()
         kl = kl_per_latent(mean, logvar).sum(1).mean()
         terms = self.objective(recon, kl, mean, logvar, z, step)
