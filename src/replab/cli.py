@@ -493,8 +493,8 @@ def darla(
     out_dir: Path = typer.Option(Path("darla"), "--out", "-o", help="folder for runs, darla.json"),
     seeds: int = typer.Option(3, "--seeds", min=1),
     encoder_steps: int = typer.Option(1500, "--encoder-steps", min=1, help="steps per encoder"),
-    dae_steps: int = typer.Option(500, "--dae-steps", min=0, help="darla: of which the DAE's"),
-    dqn_steps: int = typer.Option(6000, "--dqn-steps", min=100, help="environment steps per DQN"),
+    dae_steps: int = typer.Option(750, "--dae-steps", min=0, help="darla: of which the DAE's"),
+    dqn_steps: int = typer.Option(15000, "--dqn-steps", min=100, help="environment steps per DQN"),
     episodes: int = typer.Option(30, "--episodes", min=1, help="test episodes per domain"),
     encoders: str = typer.Option(
         "darla,beta_vae,vae,random_encoder,pixels", "--encoders", help="comma-separated"

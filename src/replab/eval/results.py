@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import statistics
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -48,6 +49,12 @@ def numbers_of(obj: Any) -> dict[str, float]:
     if not isinstance(obj, Mapping):
         raise ValueError(f"expected a mapping of numbers, got {type(obj).__name__}")
     return {str(k): number(v) for k, v in obj.items()}
+
+
+def spread(values: list[float]) -> dict:
+    """A figure over seeds: its mean, sample standard deviation (0 for one run) and the runs."""
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {"mean": statistics.fmean(values), "sd": sd, "runs": list(values)}
 
 
 def jsonable(obj: Any) -> Any:

@@ -8,8 +8,13 @@ Two stages in one run, chosen by the step:
    and its decoder) learns to restore images with half their pixels masked (each pixel kept
    with probability 1/2, all channels together): L = BCE(D(J(x * m)), x).
 2. after: the beta-VAE trains against the frozen DAE features J,
-   L = ||J(x) - J(sigmoid(g(z)))||^2 + beta KL(q(z|x) || N(0, I)),
-   the DAE's weights detached (gradients reach the VAE only).
+   L = sum_k (J_k(x) - J_k(sigmoid(g(z))))^2 / s_k^2 + beta KL(q(z|x) || N(0, I)),
+   the DAE's weights detached (gradients reach the VAE only). s_k^2 is feature k's variance
+   over the batch (no gradient): the DAE's features come at whatever scale its training left
+   them (their squared errors summed to 0.4 on seek_avoid, against a KL of tens of nats, and the
+   VAE collapsed), so the paper's unscaled distance would make beta mean something else for
+   every DAE. In units of their spread, beta 1 weighs the two terms as for a unit-variance
+   Gaussian likelihood.
 
 A pixel loss rewards matching every pixel, and small objects weigh little against a large
 background; the DAE's features weigh what its bottleneck keeps, which the paper found gives
@@ -43,6 +48,7 @@ class DARLA(GaussianVAE):
     """beta-VAE with its reconstruction measured in a denoising autoencoder's features."""
 
     Config = DARLAConfig
+    idle_parameters = True  # the DAE's steps leave the VAE idle, and the VAE's the DAE
 
     def __init__(self, cfg, info):
         super().__init__(cfg, info)
@@ -71,6 +77,7 @@ class DARLA(GaussianVAE):
         x_hat = torch.sigmoid(self.decoder(z))
         with torch.no_grad():
             target = self.dae_features(x)
-        recon = (self.dae_features(x_hat, frozen=True) - target).pow(2).sum(1).mean()
+        spread = target.var(0, unbiased=False) + 1e-6
+        recon = ((self.dae_features(x_hat, frozen=True) - target).pow(2) / spread).sum(1).mean()
         kl = kl_per_latent(mean, logvar).sum(1).mean()
         return {"loss": recon + self.cfg.beta * kl, "feature_recon": recon, "kl": kl}

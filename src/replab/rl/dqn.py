@@ -3,8 +3,9 @@
 The Q-network is an MLP on ``features(obs, info)`` (a frozen encoder's means, standardised, or
 the true factors for a check); experience replay, a target network copied every
 ``target_every`` updates, epsilon-greedy exploration annealed linearly, the Huber loss on the
-one-step TD error, Adam. Features are cached by state (``info["factors"]``): every
-observation is a function of its state, so the cache changes nothing but the time.
+one-step TD error, Adam. Features are cached by domain and state (``info["domain"]``,
+``info["factors"]``): every observation is a function of the two, so the cache changes nothing
+but the time.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ Features = Callable[[np.ndarray, dict], np.ndarray]
 
 @dataclass
 class DQNConfig:
-    steps: int = 6000  # environment steps of training
+    steps: int = 15000  # environment steps of training
     hidden: int = 128
     lr: float = 1e-3
     gamma: float = 0.9
@@ -36,13 +37,14 @@ class DQNConfig:
 
 
 class CachedFeatures:
-    """``features`` memoised by the state in ``info["factors"]``."""
+    """``features`` memoised by ``info["domain"]`` and the state in ``info["factors"]``: the
+    same state renders differently in another domain."""
 
     def __init__(self, features: Features):
         self.features, self.cache = features, {}
 
     def __call__(self, obs: np.ndarray, info: dict) -> np.ndarray:
-        key = tuple(int(v) for v in info["factors"])
+        key = (info["domain"], *(int(v) for v in info["factors"]))
         if key not in self.cache:
             self.cache[key] = np.asarray(self.features(obs, info), dtype=np.float32)
         return self.cache[key]

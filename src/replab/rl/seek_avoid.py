@@ -1,11 +1,12 @@
 """DARLA's seek-avoid task as a gymnasium environment (frames from ``data.seek_avoid``).
 
-Each step the agent moves up, down, left or right on the 5x5 grid (a move off the grid leaves
+Each step the agent moves up, down, left or right on the 3x3 grid (a move off the grid leaves
 it in place). Reaching the heart gives +1, the square -1; the object reached reappears on a free
 cell in a new colour of its domain. An episode lasts ``max_steps`` steps (truncated, never
 terminated). Source and target differ only in the rendering: the dynamics and rewards are the
 same functions of the state, and the state carries no colour the rewards read.
-``info["factors"]`` is the state as the data set's factor row (the true factors).
+``info["factors"]`` is the state as the data set's factor row (the true factors) and
+``info["domain"]`` the domain that rendered the frame.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class SeekAvoidEnv(gym.Env):
 
     def _observe(self):
         obs = render_states(self.state[None], self.domain)[0]
-        return obs, {"factors": self.state.copy()}
+        return obs, {"factors": self.state.copy(), "domain": self.domain}
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
