@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from dataclasses import dataclass
@@ -45,7 +46,10 @@ if "_tiny_autoencoder" not in METHODS:
             return {"loss": (self.dec(self.encode(batch["x"])) - x).pow(2).sum(1).mean()}
 
 
-def run(rank: int, world: int, port: int, out: str, overrides: dict) -> None:
+def run(
+    rank: int, world: int, port: int, out: str, overrides: dict,
+    method: str = "_tiny_autoencoder", data: str = "digits",
+) -> None:  # fmt: skip
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
@@ -57,7 +61,7 @@ def run(rank: int, world: int, port: int, out: str, overrides: dict) -> None:
     from replab.methods import configure
     from replab.training.loop import train
 
-    cfg = configure("_tiny_autoencoder", "digits", overrides=overrides)
+    cfg = configure(method, data, overrides=overrides)
     train(cfg, make_dataset(cfg.data), out, progress=False)
     import torch.distributed as dist
 
@@ -70,16 +74,10 @@ def run(rank: int, world: int, port: int, out: str, overrides: dict) -> None:
 
 if __name__ == "__main__":
     rank, world, port, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-    run(
-        rank,
-        world,
-        port,
-        out,
-        {
-            "train.steps": 5,
-            "train.batch_size": 16,
-            "train.lr": 1e-2,
-            "train.log_every": 5,
-            "train.grad_clip": 0.0,
-        },
-    )
+    overrides = {"train.steps": 5, "train.batch_size": 16, "train.lr": 1e-2,
+                 "train.log_every": 5, "train.grad_clip": 0.0}  # fmt: skip
+    if len(sys.argv) > 5:  # another method: JSON {"method", "data", "overrides"}
+        spec = json.loads(sys.argv[5])
+        run(rank, world, port, out, spec["overrides"], spec["method"], spec["data"])
+    else:
+        run(rank, world, port, out, overrides)

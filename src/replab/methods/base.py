@@ -38,6 +38,9 @@ class Method(nn.Module):
     # True when the loss draws all its randomness through ``draw_normal``: then ``replab train
     # --seeds`` can run many seeds of it in one batched step, each with its own noise.
     batched_seeds: ClassVar[bool] = False
+    # True when some steps leave some parameters without a gradient (a loss in stages, as
+    # darla's DAE first and its VAE after): DDP then searches the graph for them every step.
+    idle_parameters: ClassVar[bool] = False
     _noise: NoiseSource | None = None  # the noise of the forward pass running now, if given
 
     def __init__(self, cfg, info: DataInfo):

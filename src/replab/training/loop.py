@@ -394,7 +394,9 @@ class SingleRun(Steps):
             from torch.nn.parallel import DistributedDataParallel
 
             self.forward = DistributedDataParallel(
-                self.model, device_ids=[device.index] if device.type == "cuda" else None
+                self.model,
+                device_ids=[device.index] if device.type == "cuda" else None,
+                find_unused_parameters=self.model.idle_parameters,
             )
         if not self.self_updating:  # an own update rule has no forward pass to compile
             self.forward = compiled(self.forward, self.cfg, device)
