@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from replab import benchmarks
 from replab.cli import app
+from replab.eval.results import spread
 
 TRAIN = {
     "benchmark": "train",
@@ -132,3 +133,47 @@ def test_the_joint_embedding_comparison_reads_probes_beside_baselines():
     rows = bench_joint.summary_rows(r)
     assert rows[0][0] == "joint: simclr on digits, 2 steps, batch 16, published settings, 2 seeds"
     assert rows[0][2].startswith("pixels ")
+
+
+def test_the_lecture_claims_read_each_split_and_the_attack_area_beside_baselines():
+    from replab.benchmarks import bench_lecture
+
+    pairs = (("representation", 0.5, 0.25), ("pixels_pca256", 0.4, -0.1))
+    gen = {enc: {"composition": spread([c]), "extrapolation": spread([e])}
+           for enc, c, e in pairs}  # fmt: skip
+    r = {"data": "sprites", "steps": 10, "batch_size": 8, "suite": "quick", "seeds": 1,
+         "results": {"vae": {"generalisation": gen, "pgd_area": {
+             "representation": spread([0.3]), "pixels_pca256": spread([0.1])}}}}  # fmt: skip
+    [(setting, ours, beside)] = bench_lecture.summary_rows(r)
+    assert setting == "lecture: vae on sprites, 10 steps, batch 8, quick suite, 1 seeds"
+    assert ours == ("composition R² 0.500 +- 0.000; extrapolation R² 0.250 +- 0.000; "
+                    "PGD area 0.300 +- 0.000")  # fmt: skip
+    assert beside == "pixels_pca256: composition 0.400, extrapolation -0.100, PGD area 0.100"
+
+
+@pytest.mark.slow  # two runs through two evaluation parts: about a minute
+def test_the_lecture_claims_average_each_figure_over_seeds():
+    from replab.benchmarks import bench_lecture
+
+    r = bench_lecture.main(["--methods", "vae", "--steps", "2", "--seeds", "2",
+                            "--suite", "quick"])  # fmt: skip
+    m = r["results"]["vae"]
+    area = m["pgd_area"]["representation"]
+    assert len(area["runs"]) == 2 and area["mean"] == pytest.approx(sum(area["runs"]) / 2)
+    assert set(m["generalisation"]) == set(m["pgd_area"]) == set(m["pgd"])
+    assert len(m["pgd"]["representation"]) == len(m["epsilons"])
+
+
+def test_the_darla_benchmark_reads_returns_and_every_ratio():
+    from replab.benchmarks import bench_darla
+
+    enc = {"source": spread([2.0, 4.0]), "target": spread([1.0, 1.0]),
+           "ratio": {"mean": None, "runs": [0.5, None]},
+           "seconds": spread([10.0, 20.0])}  # fmt: skip
+    r = {"seeds": 2, "encoder_steps": 5, "dqn_steps": 100, "random_policy": -0.1,
+         "encoders": {"vae": enc}}  # fmt: skip
+    [(setting, ours, beside)] = bench_darla.summary_rows(r)
+    assert setting == "darla: DQN on vae, 2 seeds, encoders 5 steps, DQN 100 steps"
+    # sd of 2 and 4: sqrt(2)
+    assert ours == "source 3.00 +- 1.41, target 1.00 +- 0.00, ratios 0.50, -; 15 s a seed"
+    assert beside == "random policy -0.10"

@@ -19,15 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from replab.eval.results import spread
+
 METHODS = ("simclr", "byol", "moco_v3", "barlow_twins", "vicreg", "dino")
 PARTS = ("linear_probe", "baselines")  # all the table reads: the other parts cost time only
 ADAM = {"train.optimizer": "adam", "train.lr": 1e-3, "train.weight_decay": 1e-6,
         "train.warmup_steps": 0}  # fmt: skip
-
-
-def _spread(values: list[float]) -> dict:
-    return {"mean": statistics.fmean(values),
-            "sd": statistics.stdev(values) if len(values) > 1 else 0.0, "runs": values}  # fmt: skip
 
 
 def one_run(method, spec, data, seed, args, root: Path) -> dict:
@@ -101,9 +98,9 @@ def main(argv=None) -> dict:
             for method in args.methods.split(","):
                 runs = [one_run(method, spec, data, s, args, Path(tmp)) for s in range(args.seeds)]
                 out["results"][spec][method] = {
-                    "train_seconds": _spread([r["train_seconds"] for r in runs]),
-                    "probe_0.01": _spread([r["probe"]["0.01"] for r in runs]),
-                    "probe_0.1": _spread([r["probe"]["0.1"] for r in runs]),
+                    "train_seconds": spread([r["train_seconds"] for r in runs]),
+                    "probe_0.01": spread([r["probe"]["0.01"] for r in runs]),
+                    "probe_0.1": spread([r["probe"]["0.1"] for r in runs]),
                     # the baselines' probes, averaged over the same evaluation seeds
                     "baselines": {
                         name: {
