@@ -28,6 +28,7 @@ from replab.data import (  # noqa: F401  (each import registers its data sets)
     speakers,
     sprites,
     stl10,
+    tetrominoes,
     tones,
     video,
     wav,
@@ -40,6 +41,7 @@ from replab.data.base import (
     GroundTruth,
     GroundTruthDataset,
     GroundTruthSubset,
+    ObjectScenes,
     Subset,
 )
 from replab.registry import DATASETS
@@ -52,6 +54,7 @@ __all__ = [
     "GroundTruth",
     "GroundTruthDataset",
     "GroundTruthSubset",
+    "ObjectScenes",
     "Subset",
     "dataset_names",
     "make_dataset",

@@ -223,6 +223,27 @@ class ArrayDataset(InMemoryDataset):
         return out
 
 
+class ObjectScenes(ABC):
+    """Images of scenes made of objects, with the true segmentation of each (the interface
+    object models are scored on: ``eval.segmentation``).
+
+    ``segments(indices)`` labels every pixel with the object it shows, 0 for the background and
+    1..``max_objects`` for the objects in painting order; ``object_factors(indices)`` gives each
+    object's factors (``object_factor_names``; rows of absent objects are -1).
+    """
+
+    max_objects: int
+    object_factor_names: list[str]
+
+    @abstractmethod
+    def segments(self, indices: np.ndarray) -> np.ndarray:
+        """int64 [n, height * width]: 0 background, k the k-th object."""
+
+    @abstractmethod
+    def object_factors(self, indices: np.ndarray) -> np.ndarray:
+        """int64 [n, max_objects, len(object_factor_names)]."""
+
+
 class GroundTruth(ABC):
     """Data generated from discrete ground-truth factors (disentanglement_lib's interface).
 
