@@ -21,6 +21,7 @@ from replab.data import (  # noqa: F401  (each import registers its data sets)
     gt,
     idx,
     mpi3d,
+    multi_sprites,
     npz,
     seek_avoid,
     shapes3d,
