@@ -53,17 +53,6 @@ def one_run(method: str, data, seed: int, args, root: Path) -> dict:
     }
 
 
-def _mean_over_runs(runs: list[dict], *keys: str) -> dict:
-    """{encoder: spread} for the figure runs[i][keys...][encoder]."""
-
-    def pick(r):
-        for k in keys:
-            r = r[k]
-        return r
-
-    return {enc: spread([pick(r)[enc] for r in runs]) for enc in pick(runs[0])}
-
-
 def summary_rows(r: dict) -> list[tuple[str, str, str]]:
     rows = []
     for method, m in r["results"].items():
@@ -114,7 +103,9 @@ def main(argv=None) -> dict:
                     }
                     for enc in encoders
                 },  # fmt: skip
-                "pgd_area": _mean_over_runs(runs, "pgd_area"),
+                "pgd_area": {
+                    c: spread([r["pgd_area"][c] for r in runs]) for c in runs[0]["pgd_area"]
+                },  # fmt: skip
                 "epsilons": runs[0]["epsilons"],
                 # accuracy per epsilon, averaged over seeds, per classifier
                 "pgd": {
