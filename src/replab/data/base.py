@@ -243,6 +243,15 @@ class ObjectScenes(ABC):
     def object_factors(self, indices: np.ndarray) -> np.ndarray:
         """int64 [n, max_objects, len(object_factor_names)]."""
 
+    def checked_indices(self, indices) -> np.ndarray:
+        """``indices`` as int64 [n]; a one-line IndexError naming the first one outside the
+        data (a procedural scene set draws each image from its index, so any int would do)."""
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        outside = idx[(idx < 0) | (idx >= len(self))]
+        if len(outside):
+            raise IndexError(f"{self.name} has {len(self)} images; got index {outside[0]}")
+        return idx
+
 
 class GroundTruth(ABC):
     """Data generated from discrete ground-truth factors (disentanglement_lib's interface).

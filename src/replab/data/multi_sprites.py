@@ -53,10 +53,7 @@ class MultiSprites(ObjectScenes, Dataset):
 
     def _render(self, indices) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(images float32 [n, 3, 64, 64], segments int64 [n, 64, 64], factors [n, 5, 9])."""
-        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
-        if len(idx) and (idx.min() < 0 or idx.max() >= SIZE):
-            bad = idx[(idx < 0) | (idx >= SIZE)][0]
-            raise IndexError(f"multi_sprites has {SIZE} images; got index {bad}")
+        idx = self.checked_indices(indices)
         scenes = [scene(i) for i in idx]
         n = len(idx)
         greys = np.array([g for g, _ in scenes], dtype=np.float32).reshape(n, 1, 1, 1) / 255

@@ -97,14 +97,8 @@ class Tetrominoes(ObjectScenes, Dataset):
     def __len__(self) -> int:
         return SIZE
 
-    def _checked(self, indices) -> np.ndarray:
-        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
-        if len(idx) and (idx.min() < 0 or idx.max() >= SIZE):
-            raise IndexError(f"tetrominoes has {SIZE} images; got index {idx.max()}")
-        return idx
-
     def object_factors(self, indices) -> np.ndarray:
-        idx = self._checked(indices)
+        idx = self.checked_indices(indices)
         return np.stack([scene_factors(i) for i in idx]) if len(idx) else np.zeros((0, 3, 4), int)
 
     def segments(self, indices) -> np.ndarray:
