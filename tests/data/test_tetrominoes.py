@@ -5,7 +5,15 @@ import numpy as np
 import pytest
 
 from replab.data import ObjectScenes, make_dataset
-from replab.data.tetrominoes import BLOCK, COLOURS, GRID, SHAPES, block_segments
+from replab.data.tetrominoes import (
+    BLOCK,
+    COLOURS,
+    GRID,
+    SHAPES,
+    _fits_somewhere,
+    block_segments,
+    scene_factors,
+)
 
 
 def connected(cells) -> bool:
@@ -68,3 +76,16 @@ def test_an_index_outside_the_data_is_refused_in_one_line():
         make_dataset("tetrominoes").get_batch(np.array([60_000]))
     with pytest.raises(IndexError, match="got index -2$"):  # the index outside, not the largest
         make_dataset("tetrominoes").segments(np.array([5, -2]))
+
+
+def test_a_piece_with_no_free_place_is_drawn_again():
+    # index 33644's third piece had no free place, and rendering it never returned
+    blocks = block_segments(scene_factors(33644)[None])[0]
+    assert [int((blocks == k + 1).sum()) for k in range(3)] == [4, 4, 4]  # three whole pieces
+    # a grid with one free 2x2 square: the O fits there, no I does
+    o = SHAPES.index([(0, 0), (0, 1), (1, 0), (1, 1)])
+    flat_i = SHAPES.index([(0, 0), (0, 1), (0, 2), (0, 3)])
+    free = {(4, 4), (4, 5), (5, 4), (5, 5)}
+    taken = {(r, c) for r in range(GRID) for c in range(GRID)} - free
+    assert _fits_somewhere(SHAPES[o], taken) and not _fits_somewhere(SHAPES[flat_i], taken)
+    assert not _fits_somewhere(SHAPES[o], taken | {(5, 5)})

@@ -8,6 +8,7 @@ piece overlaps no earlier one. Pieces never overlap, so every piece is whole in 
 mask is exact. This is replab's rendering of the same idea, not the release file (whose pieces
 sit at pixel offsets); ``segments`` and ``object_factors`` (shape 0-18, colour 0-5, top row and
 left column in blocks) are the truth the ``ObjectScenes`` interface promises. No class label.
+A piece with no free place left (one image in 60,000) is drawn again, so every index renders.
 """
 
 from __future__ import annotations
@@ -55,6 +56,18 @@ SHAPES = [sorted(s) for cells in FREE_PIECES.values() for s in _rotations(cells)
 SHAPE_NAMES = [name for name, cells in FREE_PIECES.items() for _ in _rotations(cells)]
 
 
+def _fits_somewhere(cells: list[tuple[int, int]], taken: set[tuple[int, int]]) -> bool:
+    """Whether the piece has a place on the grid that overlaps no taken block. After two pieces
+    (8 blocks) the O piece always has one: the grid holds 9 disjoint 2x2 squares."""
+    height = 1 + max(r for r, _ in cells)
+    width = 1 + max(c for _, c in cells)
+    return any(
+        not {(row + r, col + c) for r, c in cells} & taken
+        for row in range(GRID - height + 1)
+        for col in range(GRID - width + 1)
+    )
+
+
 def scene_factors(index: int) -> np.ndarray:
     """int64 [PIECES, 4]: (shape, colour, top row, left column) of each piece of image ``index``."""
     rng = np.random.default_rng([SEED, int(index)])
@@ -62,6 +75,8 @@ def scene_factors(index: int) -> np.ndarray:
     out = np.zeros((PIECES, 4), dtype=np.int64)
     for k in range(PIECES):
         shape, colour = int(rng.integers(len(SHAPES))), int(rng.integers(len(COLOURS)))
+        while not _fits_somewhere(SHAPES[shape], taken):
+            shape = int(rng.integers(len(SHAPES)))
         cells = SHAPES[shape]
         height = 1 + max(r for r, _ in cells)
         width = 1 + max(c for _, c in cells)
