@@ -23,6 +23,7 @@ from replab.data import (  # noqa: F401  (each import registers its data sets)
     mpi3d,
     multi_sprites,
     npz,
+    rooms,
     seek_avoid,
     shapes3d,
     smallnorb,

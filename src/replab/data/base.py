@@ -31,7 +31,8 @@ class DataInfo:
 
     shape: tuple[int, ...]  # one observation, e.g. (1, 64, 64)
     num_classes: int | None = None  # of "y", when there is a label
-    kind: str = "image"  # "image" (float in [0, 1]) or "tokens" (int64 ids) or "audio"
+    kind: str = "image"  # "image" (float in [0, 1]), "tokens" (int64 ids), "audio", "video",
+    # or "views" (posed views of one scene: "x" [V, C, H, W] and "pose" [V, 7])
     vocab_size: int | None = None
     # Tokens: how often each id occurs in the training split (unigram statistics a method may
     # need, e.g. word2vec's sub-sampling and negatives); id 0 is padding.
