@@ -192,10 +192,10 @@ def hit_cylinder(origins, dirs, centre, radius, height):
 def render(scenes: Scenes, pose: torch.Tensor, image: int = IMAGE, light=LIGHT):
     """Images float32 [n, V, 3, image, image] and instance masks int64 [n, V, image*image] of
     scenes seen from poses [n, V, 7], lit from direction ``light`` (x, y, z)."""
-    pose = pose.to(torch.float64)
+    pose = pose.to(torch.float32)
     origins, dirs = camera_rays(pose, image)  # [n, V, P, 3]
     n, v, p, _ = dirs.shape
-    f64 = {"dtype": torch.float64}
+    f64 = {"dtype": torch.float32}
     best = torch.full((n, v, p), FAR, **f64)
     label = torch.zeros((n, v, p), dtype=torch.int64)
     normal = torch.zeros((n, v, p, 3), **f64)
