@@ -36,6 +36,22 @@ def param(default, *, min=None, max=None, choices=None, help: str = ""):  # noqa
     return field(default=default, metadata=meta)
 
 
+class Presets:
+    """A method's ``Config`` that names sets of its settings: ``PRESETS[name]`` is applied when
+    ``model.preset=name`` is chosen, before any other value from a file or the command line (so
+    those still win). E.g. the paper's sizes for a GPU beside defaults that fit a CPU."""
+
+    PRESETS: typing.ClassVar[dict[str, dict]] = {}
+
+
+def _chosen_preset(file_values: dict, overrides: dict) -> str | None:
+    for key in ("model.preset", "preset"):
+        if key in overrides:
+            return str(overrides[key])
+    section = file_values.get("model")
+    return str(section["preset"]) if isinstance(section, dict) and "preset" in section else None
+
+
 @dataclass
 class TrainConfig:
     """The training loop's settings. Methods override the optimiser defaults they publish."""
@@ -43,7 +59,7 @@ class TrainConfig:
     steps: int = param(3000, min=1, help="optimisation steps")
     batch_size: int = param(64, min=1, help="global batch size (split across processes)")
     lr: float = param(1e-4, min=0.0, help="peak learning rate")
-    optimizer: str = param("adam", choices=["adam", "adamw", "sgd", "lars"])
+    optimizer: str = param("adam", choices=["adam", "adamw", "sgd", "lars", "rmsprop"])
     weight_decay: float = param(0.0, min=0.0)
     betas: list = param([0.9, 0.999], help="Adam betas")
     momentum: float = param(0.9, min=0.0, max=1.0, help="SGD momentum")
@@ -271,6 +287,13 @@ def resolve(
     train = TrainConfig()
     _apply(train, method.train_defaults, "train")
     model = method.Config()
+    preset = _chosen_preset(file_values, overrides) if isinstance(model, Presets) else None
+    if preset is not None:
+        if preset not in model.PRESETS:
+            raise ConfigError(
+                f"model.preset: unknown preset {preset!r}; choose from {', '.join(model.PRESETS)}"
+            )
+        _apply(model, {**model.PRESETS[preset], "preset": preset}, "model")
     for section, target, prefix in (("train", train, "train"), ("model", model, "model")):
         values = file_values.get(section) or {}
         if not isinstance(values, dict):
