@@ -17,7 +17,9 @@ from replab.methods import configure, method_class, method_names
 from replab.training.loop import train
 
 # the first of these a method accepts is where it trains (small inputs first, for speed)
-CANDIDATE_DATA = ("digits", "sprites", "color_sprites", "moving_sprites", "tones", "bilingual_a")
+CANDIDATE_DATA = (
+    "digits", "sprites", "color_sprites", "moving_sprites", "tones", "bilingual_a", "rooms",
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from replab.methods import configure, method_class, method_names
 from replab.run import load, pick_device
 from replab.training.loop import train
 
-CANDIDATE_DATA = ("sprites", "color_sprites", "moving_sprites", "tones", "bilingual_a")
+CANDIDATE_DATA = ("sprites", "color_sprites", "moving_sprites", "tones", "bilingual_a", "rooms")
 
 
 def first_accepted(method: str, datasets: dict) -> str | None:

@@ -235,6 +235,9 @@ class ObjectScenes(ABC):
 
     max_objects: int
     object_factor_names: list[str]
+    # Which object factors are categories (shape) rather than quantities (position): the object
+    # probes average only the quantities over a scene's objects.
+    categorical_object_factors: tuple[str, ...] = ()
 
     @abstractmethod
     def segments(self, indices: np.ndarray) -> np.ndarray:

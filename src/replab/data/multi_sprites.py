@@ -47,6 +47,7 @@ class MultiSprites(ObjectScenes, Dataset):
     info = DataInfo(shape=(3, CANVAS, CANVAS))
     max_objects = MAX_OBJECTS
     object_factor_names = OBJECT_FACTORS
+    categorical_object_factors = ("shape", "visible")
 
     def __len__(self) -> int:
         return SIZE

@@ -108,6 +108,7 @@ class Tetrominoes(ObjectScenes, Dataset):
     info = DataInfo(shape=(3, GRID * BLOCK, GRID * BLOCK))
     max_objects = PIECES
     object_factor_names = ["shape", "colour", "row", "col"]
+    categorical_object_factors = ("shape", "colour")
 
     def __len__(self) -> int:
         return SIZE

@@ -15,9 +15,11 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 from replab.data.base import Dataset
-from replab.eval.context import Context, EvaluationError
-from replab.eval.parts import PARTS, RESULT_TYPES
+from replab.eval.context import Context, EvaluationError, gather
+from replab.eval.parts import PARTS, RESULT_TYPES, Part
 from replab.eval.results import EVAL_FILE, EvalResult
 from replab.eval.suite import SUITES, Suite
 from replab.run import Run
@@ -40,9 +42,19 @@ def suite_named(name: str) -> Suite:
     return SUITES[name]
 
 
+def runnable(part: Part, run: Run, data: Dataset, suite: Suite) -> bool:
+    """Whether ``part`` measures ``run`` on ``data`` under ``suite``."""
+    if part.needs_encoder and not run.has_encoder:
+        return False
+    return part.applies_under(run.model, data, suite)
+
+
 def check_evaluable(run: Run, data: Dataset) -> None:
-    """One-line EvaluationError unless the run has a representation that takes ``data``."""
-    if not run.has_encoder:
+    """One-line EvaluationError unless the run has a representation (or another interface some
+    part reads, as a scene model's views) that takes ``data``."""
+    if not run.has_encoder and not any(
+        not p.needs_encoder and p.applies(run.model, data) for p in PARTS
+    ):
         raise EvaluationError(
             f"method {run.config.method} has no encoder, so it has no representation to evaluate"
         )
@@ -52,6 +64,17 @@ def check_evaluable(run: Run, data: Dataset) -> None:
             f"data set {data.spec or data.name} has inputs of shape {shape}, but the model was "
             f"trained on {tuple(run.model.info.shape)}"
         )
+
+
+def _representation_dim(ctx: Context, run: Run, data: Dataset) -> int | None:
+    """The code's width: from the probes' labelled sample where there are labels (drawn first,
+    as every evaluation does), else from one test input, not a sample nothing would use."""
+    if not run.has_encoder:
+        return None
+    if data.has_labels:
+        return int(ctx.labelled.codes_train.shape[1])
+    one = gather(data.split("test"), np.arange(1))["x"]
+    return int(ctx.codes(run.model, one).shape[1])
 
 
 def evaluate(
@@ -80,13 +103,13 @@ def evaluate(
         dataset=data.spec or data.name,
         suite=suite.name,
         seed=seed,
-        representation_dim=int(ctx.labelled.codes_train.shape[1]),
+        representation_dim=_representation_dim(ctx, run, data),
         seconds=ctx.seconds,
     )
     for part in PARTS:
         if suite.parts is not None and part.name not in suite.parts:
             continue
-        if not part.applies_under(run.model, data, suite):
+        if not runnable(part, run, data, suite):
             continue
         with warnings.catch_warnings(record=True) as caught, ctx.timed(part.name):
             warnings.simplefilter("always")

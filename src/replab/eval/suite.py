@@ -29,6 +29,9 @@ class Suite:
     blackbox_queries: int = 200
     generalisation_points: int = 6000  # factor points split four ways (generalisation)
     transfer_points: int = 4000  # factor points rendered in both domains (transfer)
+    segmentation_images: int = 500  # test images segmented (segmentation)
+    view_scenes: int = 200  # test scenes whose unseen views are predicted (view_prediction)
+    object_probe_points: int = 3000  # images probed for objects (object_probes; half to test)
     # options rather than sizes, set from the command line
     epsilons: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)  # units of 1/255
     transfer_data: str | None = None  # the shifted rendering (None: the data set's own)
@@ -62,6 +65,9 @@ SUITES = {
         blackbox_queries=50,
         generalisation_points=3000,
         transfer_points=2000,
+        segmentation_images=100,
+        view_scenes=50,
+        object_probe_points=1000,
     ),
     "standard": Suite(
         name="standard",
@@ -95,5 +101,8 @@ SUITES = {
         attack_steps=20,
         generalisation_points=10000,
         transfer_points=10000,
+        segmentation_images=2000,
+        view_scenes=1000,
+        object_probe_points=10000,
     ),
 }

@@ -11,6 +11,11 @@ class: a class that declares it but lacks one of its methods cannot be instantia
 - :class:`Sampler`: ``sample(n)`` draws from the model's prior.
 - :class:`LatentKL`: ``latent_kl(x) -> [dim]``, the mean KL of each latent (orders traversals).
 - :class:`TokenVectors`: ``token_vectors() -> [vocab, dim]``, one vector per token id.
+- :class:`Segmenter`: ``decompose(x)``, an object model's soft masks [n, K, H, W] and each
+  slot's image (the ``segmentation`` part scores the masks' argmax and draws the slots).
+- :class:`ViewPredictor`: a scene model's ``represent(views, poses)`` and
+  ``predict_views(views, poses, query_poses)`` (the ``view_prediction`` part scores them). Its
+  code needs the views' poses, which ``Encoder.encode(x)`` cannot take.
 
 Here too, the one helper that encodes many inputs in chunks (:func:`encode_in_batches`), which
 the run directory and every evaluation part share.
@@ -76,6 +81,36 @@ class TokenVectors(ABC):
     @abstractmethod
     def token_vectors(self) -> torch.Tensor:
         """[vocab_size, dim]; row 0 is padding."""
+
+
+class Segmenter(ABC):
+    """An object model: it decomposes an image into K slots, each a mask and the image the slot
+    paints; the masks sum to one at every pixel and ``sum_k mask_k * component_k`` is the
+    model's reconstruction."""
+
+    @abstractmethod
+    def decompose(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Masks [n, K, H, W] and components [n, K, C, H, W] of a batch of images."""
+
+    def masks(self, x: torch.Tensor) -> torch.Tensor:
+        """The slots' soft masks [n, K, H, W]."""
+        return self.decompose(x)[0]
+
+
+class ViewPredictor(ABC):
+    """A scene model: a representation of a scene from posed context views, and the views it
+    predicts from that representation at new poses."""
+
+    @abstractmethod
+    def represent(self, views: torch.Tensor, poses: torch.Tensor) -> torch.Tensor:
+        """The scene code [n, D] of context views [n, K, C, H, W] at poses [n, K, 7]."""
+
+    @abstractmethod
+    def predict_views(
+        self, views: torch.Tensor, poses: torch.Tensor, query_poses: torch.Tensor
+    ) -> torch.Tensor:
+        """Predicted views [n, Q, C, H, W] at ``query_poses`` [n, Q, 7] from context views
+        [n, K, C, H, W] at ``poses``; K may be 0 (the empty representation)."""
 
 
 def encoded_chunks(

@@ -108,3 +108,20 @@ class Clips(Requirement):
 
     def describe(self):
         return "video clips"
+
+
+@dataclass(frozen=True)
+class PosedViews(Requirement):
+    """Scenes as posed views: ``x`` [V, C, H, W] with ``pose`` [V, 7], at least ``min_views``."""
+
+    min_views: int = 2
+
+    def problem(self, info):
+        if info.kind != "views" or len(info.shape) != 4:
+            return f"needs posed views of scenes [V, C, H, W] with poses (e.g. rooms), {_got(info)}"
+        if info.shape[0] < self.min_views:
+            return f"needs >= {self.min_views} views per scene, got {info.shape[0]}"
+        return None
+
+    def describe(self):
+        return "posed views of scenes"

@@ -54,6 +54,10 @@ FIGURE_CAPTIONS = {
     "column sets that latent to a value in −3…3 around one example's code.",
     "reconstructions": "Top row: inputs. Bottom row: their reconstructions.",
     "samples": "Samples drawn from the model.",
+    "slots": "One row per test image: the input, the reconstruction, each pixel coloured by its "
+    "slot, then what each slot paints (its image times its mask).",
+    "views": "Three rows per test scene: the context views, the true query views, the views "
+    "the model predicts at the queries' poses.",
 }
 
 

@@ -15,9 +15,12 @@ from replab.eval.parts.figures import Figures
 from replab.eval.parts.generalisation import Generalisation
 from replab.eval.parts.knn import Knn
 from replab.eval.parts.linear_probe import LinearProbe
+from replab.eval.parts.object_probes import ObjectProbes
 from replab.eval.parts.robustness import Robustness
+from replab.eval.parts.segmentation import Segmentation
 from replab.eval.parts.symmetry import Symmetry
 from replab.eval.parts.transfer import Transfer
+from replab.eval.parts.view_prediction import ViewPrediction
 from replab.eval.parts.word_queries import WordQueries
 from replab.eval.results import PartResult
 
@@ -34,6 +37,9 @@ PARTS: tuple[Part, ...] = (
     Robustness(),
     Generalisation(),
     Transfer(),
+    Segmentation(),
+    ObjectProbes(),
+    ViewPrediction(),
 )
 
 RESULT_TYPES: dict[str, type[PartResult]] = {p.name: p.result_type for p in PARTS}

@@ -21,6 +21,9 @@ from replab.eval.suite import Suite
 class Part(ABC):
     name: ClassVar[str]  # its key in eval.json and in the seconds
     result_type: ClassVar[type[PartResult]]
+    # Whether it reads the model's codes (``Encoder``). A part that reads another interface
+    # (a scene model's predicted views) runs for models without an encoder too.
+    needs_encoder: ClassVar[bool] = True
 
     @abstractmethod
     def applies(self, model, data: Dataset) -> bool:
