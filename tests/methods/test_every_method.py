@@ -57,3 +57,20 @@ def test_refuses_data_it_does_not_accept_before_writing(tmp_path, method, candid
     # the constructor refuses it with the same words (a method built outside the loop)
     with pytest.raises(ConfigError, match="^data: "):
         method_class(method)(method_class(method).Config(), candidates[spec].info)
+
+
+@pytest.mark.parametrize(
+    ("method", "spec", "words"),
+    [("monet", "bilingual_a", "monet needs images"),
+     ("gqn", "sprites", "gqn needs posed views of scenes")],
+)  # fmt: skip
+def test_the_cli_refuses_such_data_in_one_line_with_exit_status_2(tmp_path, method, spec, words):
+    from typer.testing import CliRunner
+
+    from replab.cli import app
+
+    out = tmp_path / "r"
+    result = CliRunner().invoke(app, ["train", method, "--data", spec, "--out", str(out)])
+    assert result.exit_code == 2
+    assert result.stderr.strip().count("\n") == 0 and words in result.stderr
+    assert not out.exists()

@@ -139,16 +139,3 @@ def test_a_scene_model_is_refused_where_no_part_reads_it(tmp_path, rooms):
     check_evaluable(run, rooms)
     with pytest.raises(EvaluationError, match="^method gqn has no encoder"):
         check_evaluable(run, make_dataset("tetrominoes"))
-
-
-def test_the_cli_refuses_data_without_poses_in_one_line_with_exit_status_2(tmp_path):
-    from typer.testing import CliRunner
-
-    from replab.cli import app
-
-    result = CliRunner().invoke(app, ["train", "gqn", "--data", "sprites",
-                                      "--out", str(tmp_path / "r")])  # fmt: skip
-    assert result.exit_code == 2
-    assert result.stderr.strip().count("\n") == 0
-    assert "gqn needs posed views of scenes" in result.stderr
-    assert not (tmp_path / "r").exists()
