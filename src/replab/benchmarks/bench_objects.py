@@ -19,7 +19,7 @@ from pathlib import Path
 
 # method -> (data, steps, batch size, the part that scores it)
 BUDGETS = {
-    "slot_attention": ("tetrominoes", 3000, 32, "segmentation"),
+    "slot_attention": ("tetrominoes", 5000, 32, "segmentation"),
     "monet": ("tetrominoes", 1500, 16, "segmentation"),
     "gqn": ("rooms", 3000, 16, "view_prediction"),
 }
