@@ -94,9 +94,11 @@ def test_the_view_prediction_part_scores_views_as_a_hand_recomputation(tmp_path,
 
     few = {"train.steps": 2, "train.batch_size": 4, "steps": 2}
     run = train(configure("gqn", "rooms", overrides=few), rooms, tmp_path / "r", progress=False)
-    suite = suite_named("quick").with_options(view_scenes=6)
+    suite = suite_named("quick").with_options(view_scenes=6, object_probe_points=20)
     result = evaluate(run, rooms, suite, seed=2, log=lambda *a, **k: None)
-    assert set(result.parts) == {"view_prediction"} and result.representation_dim is None
+    # the parts that read a scene model, and none that needs an encoder
+    assert set(result.parts) == {"view_prediction", "scene_probes"}
+    assert result.representation_dim is None
     part = result.parts["view_prediction"]
     # by hand: the same scenes, five views as context, the other five queried
     test = rooms.split("test")
@@ -139,3 +141,42 @@ def test_a_scene_model_is_refused_where_no_part_reads_it(tmp_path, rooms):
     check_evaluable(run, rooms)
     with pytest.raises(EvaluationError, match="^method gqn has no encoder"):
         check_evaluable(run, make_dataset("tetrominoes"))
+
+
+def test_scene_probes_read_the_scene_factors_as_a_hand_recomputation(tmp_path, rooms):
+    from replab.data.rooms import scene_of
+    from replab.eval import probes
+    from replab.eval.context import sample_indices
+    from replab.eval.parts.scene_probes import PICK_STREAM
+    from replab.eval.protocol import evaluate, suite_named
+    from replab.training.loop import train
+
+    # the factors by hand: count, floor colour, the objects' mean (x, z)
+    scene, _ = scene_of(11)
+    present = scene.kind[0] >= 0
+    want = [present.sum(), *scene.floor[0], *scene.position[0][present].mean(0)]
+    np.testing.assert_allclose(rooms.scene_factors(np.array([11]))[0], want)
+
+    few = {"train.steps": 1, "train.batch_size": 2, "steps": 1}
+    run = train(configure("gqn", "rooms", overrides=few), rooms, tmp_path / "r", progress=False)
+    suite = suite_named("quick").only(("scene_probes",)).with_options(object_probe_points=40)
+    result = evaluate(run, rooms, suite, seed=4, log=lambda *a, **k: None).parts["scene_probes"]
+    assert set(result.scores) == {"representation", "mean_context_view", "random_encoder"}
+    train_split, test_split = rooms.split("train"), rooms.split("test")
+    rng = np.random.default_rng([4, PICK_STREAM])
+    i_train = train_split.indices[sample_indices(len(train_split), 40, rng)]
+    i_test = test_split.indices[sample_indices(len(test_split), 20, rng)]
+
+    def codes(indices):
+        batch = rooms.get_batch(indices)
+        with torch.no_grad():
+            return run.model.eval().represent(batch["x"][:, :5], batch["pose"][:, :5]).double()
+
+    names = rooms.scene_factor_names
+    want = probes.factor_probes(codes(i_train).numpy(), rooms.scene_factors(i_train),
+                                codes(i_test).numpy(), rooms.scene_factors(i_test), names,
+                                categorical={"objects"}, seed=4)  # fmt: skip
+    for name in rooms.scene_factor_names:
+        assert result.scores["representation"][name][1] == pytest.approx(want[name]["score"],
+                                                                         abs=1e-6)  # fmt: skip
+    assert result.scores["representation"]["objects"][0] == "accuracy"

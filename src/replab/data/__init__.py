@@ -44,6 +44,7 @@ from replab.data.base import (
     GroundTruthDataset,
     GroundTruthSubset,
     ObjectScenes,
+    SceneFactors,
     Subset,
 )
 from replab.registry import DATASETS
@@ -57,6 +58,7 @@ __all__ = [
     "GroundTruthDataset",
     "GroundTruthSubset",
     "ObjectScenes",
+    "SceneFactors",
     "Subset",
     "dataset_names",
     "make_dataset",

@@ -257,6 +257,19 @@ class ObjectScenes(ABC):
         return idx
 
 
+class SceneFactors(ABC):
+    """Data whose examples are scenes with factors a scene model's code should carry (the
+    number of objects, colours, where things are): ``scene_factors(indices)`` gives float64
+    [n, len(scene_factor_names)]; ``categorical_scene_factors`` name the categories among them."""
+
+    scene_factor_names: list[str]
+    categorical_scene_factors: tuple[str, ...] = ()
+
+    @abstractmethod
+    def scene_factors(self, indices: np.ndarray) -> np.ndarray:
+        """float64 [n, len(scene_factor_names)]."""
+
+
 class GroundTruth(ABC):
     """Data generated from discrete ground-truth factors (disentanglement_lib's interface).
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from replab.data.base import DataInfo, Dataset
+from replab.data.base import DataInfo, Dataset, SceneFactors
 from replab.registry import register_dataset
 
 SEED = 20_180_615
@@ -254,13 +254,23 @@ def render(scenes: Scenes, pose: torch.Tensor, image: int = IMAGE, light=LIGHT):
     return pixels, label
 
 
+def factors_of(scenes: Scenes) -> np.ndarray:
+    """float64 [n, 6]: the number of objects, the floor's colour, and the objects' mean (x, z)."""
+    present = scenes.kind >= 0
+    count = present.sum(1)
+    mean_xz = (scenes.position * present[..., None]).sum(1) / count[:, None]
+    return np.concatenate([count[:, None], scenes.floor, mean_xz], 1).astype(np.float64)
+
+
 @register_dataset("rooms")
-class Rooms(Dataset):
+class Rooms(SceneFactors, Dataset):
     """Rooms with 1-3 objects, 10 posed 64x64 views per scene, ray-cast (100,000 scenes)."""
 
     name = "rooms"
     info = DataInfo(shape=(VIEWS, 3, IMAGE, IMAGE), kind="views")
     max_objects = MAX_OBJECTS
+    scene_factor_names = ["objects", "floor red", "floor green", "floor blue", "mean x", "mean z"]
+    categorical_scene_factors = ("objects",)
 
     def __len__(self) -> int:
         return SIZE
@@ -279,6 +289,14 @@ class Rooms(Dataset):
             raise IndexError(f"{self.name}: no indices given")
         cameras = torch.as_tensor(np.stack([c for _, c in drawn]), dtype=torch.float64)
         return stack_scenes([s for s, _ in drawn]), poses(cameras)
+
+    def scene_factors(self, indices) -> np.ndarray:
+        idx = self.checked_indices(indices)
+        return (
+            factors_of(stack_scenes([scene_of(i)[0] for i in idx]))
+            if len(idx)
+            else (np.zeros((0, len(self.scene_factor_names))))
+        )
 
     def segments(self, indices) -> np.ndarray:
         """int64 [n, VIEWS, 64*64]: 0 for floor and walls, k for the k-th object."""

@@ -31,7 +31,7 @@ class Suite:
     transfer_points: int = 4000  # factor points rendered in both domains (transfer)
     segmentation_images: int = 500  # test images segmented (segmentation)
     view_scenes: int = 200  # test scenes whose unseen views are predicted (view_prediction)
-    object_probe_points: int = 3000  # images probed for objects (object_probes; half to test)
+    object_probe_points: int = 3000  # images or scenes probed (object_/scene_probes; half test)
     # options rather than sizes, set from the command line
     epsilons: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)  # units of 1/255
     transfer_data: str | None = None  # the shifted rendering (None: the data set's own)

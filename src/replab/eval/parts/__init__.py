@@ -17,6 +17,7 @@ from replab.eval.parts.knn import Knn
 from replab.eval.parts.linear_probe import LinearProbe
 from replab.eval.parts.object_probes import ObjectProbes
 from replab.eval.parts.robustness import Robustness
+from replab.eval.parts.scene_probes import SceneProbes
 from replab.eval.parts.segmentation import Segmentation
 from replab.eval.parts.symmetry import Symmetry
 from replab.eval.parts.transfer import Transfer
@@ -40,6 +41,7 @@ PARTS: tuple[Part, ...] = (
     Segmentation(),
     ObjectProbes(),
     ViewPrediction(),
+    SceneProbes(),
 )
 
 RESULT_TYPES: dict[str, type[PartResult]] = {p.name: p.result_type for p in PARTS}
