@@ -92,7 +92,8 @@ def test_the_view_prediction_part_scores_views_as_a_hand_recomputation(tmp_path,
     from replab.eval.protocol import evaluate, suite_named, write_eval
     from replab.training.loop import train
 
-    few = {"train.steps": 2, "train.batch_size": 4, "steps": 2}
+    # a narrow representation keeps the scene probes' logistic fits fast
+    few = {"train.steps": 2, "train.batch_size": 4, "steps": 2, "representation": 4}
     run = train(configure("gqn", "rooms", overrides=few), rooms, tmp_path / "r", progress=False)
     suite = suite_named("quick").with_options(view_scenes=6, object_probe_points=20)
     result = evaluate(run, rooms, suite, seed=2, log=lambda *a, **k: None)
@@ -157,7 +158,7 @@ def test_scene_probes_read_the_scene_factors_as_a_hand_recomputation(tmp_path, r
     want = [present.sum(), *scene.floor[0], *scene.position[0][present].mean(0)]
     np.testing.assert_allclose(rooms.scene_factors(np.array([11]))[0], want)
 
-    few = {"train.steps": 1, "train.batch_size": 2, "steps": 1}
+    few = {"train.steps": 1, "train.batch_size": 2, "steps": 1, "representation": 4}
     run = train(configure("gqn", "rooms", overrides=few), rooms, tmp_path / "r", progress=False)
     suite = suite_named("quick").only(("scene_probes",)).with_options(object_probe_points=40)
     result = evaluate(run, rooms, suite, seed=4, log=lambda *a, **k: None).parts["scene_probes"]
