@@ -79,6 +79,42 @@ def scene_targets(data: ObjectScenes, indices: np.ndarray) -> tuple[np.ndarray, 
     return np.stack(columns, 1), names
 
 
+def probe_sample(ctx: Context, stream: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of ``suite.object_probe_points`` training examples and half as many test ones,
+    drawn from ``default_rng([seed, stream])``."""
+    train, test = ctx.data.split("train"), ctx.data.split("test")
+    rng = np.random.default_rng([ctx.seed, stream])
+    n = ctx.suite.object_probe_points
+    idx_train = train.indices[sample_indices(len(train), n, rng)]
+    return idx_train, test.indices[sample_indices(len(test), max(1, n // 2), rng)]
+
+
+def leading_components(raw: np.ndarray, raw_test: np.ndarray, seed: int):
+    """Raw features (train, test) as the training features' leading principal components."""
+    pcs = probes.principal_components(raw, seed=seed)
+    if pcs is None:
+        return raw, raw_test
+    return (raw - pcs[0]) @ pcs[1], (raw_test - pcs[0]) @ pcs[1]
+
+
+def probe_encoders(
+    ctx: Context,
+    encoders: dict,
+    targets: tuple[np.ndarray, np.ndarray],
+    names: list[str],
+    categorical: set[str],
+) -> dict:
+    """``probes.factor_probes`` for each encoder's (train, test) features: encoder -> target
+    -> (kind, score)."""  # fmt: skip
+    scores = {}
+    for enc, (f_train, f_test) in encoders.items():
+        out = probes.factor_probes(f_train, targets[0], f_test, targets[1], names,
+                                   categorical=categorical, seed=ctx.seed,
+                                   device=ctx.device)  # fmt: skip
+        scores[enc] = {t: (v["kind"], v["score"]) for t, v in out.items()}
+    return scores
+
+
 class ObjectProbes(Part):
     name = "object_probes"
     result_type = ObjectProbesResult
@@ -88,30 +124,17 @@ class ObjectProbes(Part):
 
     def run(self, ctx: Context) -> ObjectProbesResult:
         data = ctx.data
-        train, test = data.split("train"), data.split("test")
-        rng = np.random.default_rng([ctx.seed, PICK_STREAM])
-        n = ctx.suite.object_probe_points
-        idx_train = train.indices[sample_indices(len(train), n, rng)]
-        idx_test = test.indices[sample_indices(len(test), max(1, n // 2), rng)]
+        idx_train, idx_test = probe_sample(ctx, PICK_STREAM)
         x_train, x_test = gather(data, idx_train)["x"], gather(data, idx_test)["x"]
         t_train, names = scene_targets(data, idx_train)
         t_test, _ = scene_targets(data, idx_test)
         raw = np.concatenate([data.raw_features(x_train[i : i + ENCODE_BATCH])
                               for i in range(0, len(x_train), ENCODE_BATCH)])  # fmt: skip
-        raw_test = data.raw_features(x_test)
-        pcs = probes.principal_components(raw, seed=ctx.seed)
-        if pcs is not None:
-            raw, raw_test = (raw - pcs[0]) @ pcs[1], (raw_test - pcs[0]) @ pcs[1]
         encoders = {
             "representation": (ctx.codes(ctx.model, x_train), ctx.codes(ctx.model, x_test)),
-            "pixels": (raw, raw_test),
+            "pixels": leading_components(raw, data.raw_features(x_test), ctx.seed),
             "random_encoder": (ctx.codes(ctx.random_model, x_train),
                                ctx.codes(ctx.random_model, x_test)),
         }  # fmt: skip
-        scores = {}
-        for enc, (f_train, f_test) in encoders.items():
-            out = probes.factor_probes(f_train, t_train, f_test, t_test, names,
-                                       categorical={COUNT}, seed=ctx.seed,
-                                       device=ctx.device)  # fmt: skip
-            scores[enc] = {t: (v["kind"], v["score"]) for t, v in out.items()}
+        scores = probe_encoders(ctx, encoders, (t_train, t_test), names, {COUNT})
         return ObjectProbesResult(len(idx_train), scores)

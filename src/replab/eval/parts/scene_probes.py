@@ -16,10 +16,14 @@ import numpy as np
 import torch
 
 from replab.data.base import SceneFactors
-from replab.eval import probes
-from replab.eval.context import Context, gather, sample_indices
+from replab.eval.context import Context, gather
 from replab.eval.parts.base import Part
-from replab.eval.parts.object_probes import ObjectProbesResult
+from replab.eval.parts.object_probes import (
+    ObjectProbesResult,
+    leading_components,
+    probe_encoders,
+    probe_sample,
+)
 from replab.eval.parts.view_prediction import CONTEXT_VIEWS, SCENES_PER_CALL
 from replab.eval.results import Table
 from replab.methods.capabilities import ViewPredictor
@@ -71,27 +75,16 @@ class SceneProbes(Part):
 
     def run(self, ctx: Context) -> SceneProbesResult:
         data, device = ctx.data, ctx.run.device
-        train, test = data.split("train"), data.split("test")
-        rng = np.random.default_rng([ctx.seed, PICK_STREAM])
-        n = ctx.suite.object_probe_points
-        idx_train = train.indices[sample_indices(len(train), n, rng)]
-        idx_test = test.indices[sample_indices(len(test), max(1, n // 2), rng)]
+        idx_train, idx_test = probe_sample(ctx, PICK_STREAM)
         models = (ctx.model, ctx.random_model)
         (codes, random_train), pixels = scene_codes(models, data, idx_train, device)
         (codes_test, random_test), pixels_test = scene_codes(models, data, idx_test, device)
-        pcs = probes.principal_components(pixels, seed=ctx.seed)
-        if pcs is not None:
-            pixels, pixels_test = (pixels - pcs[0]) @ pcs[1], (pixels_test - pcs[0]) @ pcs[1]
         encoders = {
             "representation": (codes, codes_test),
-            "mean_context_view": (pixels, pixels_test),
+            "mean_context_view": leading_components(pixels, pixels_test, ctx.seed),
             "random_encoder": (random_train, random_test),
         }
-        f_train, f_test = data.scene_factors(idx_train), data.scene_factors(idx_test)
-        scores = {}
-        for enc, (x_train, x_test) in encoders.items():
-            out = probes.factor_probes(x_train, f_train, x_test, f_test, data.scene_factor_names,
-                                       categorical=set(data.categorical_scene_factors),
-                                       seed=ctx.seed, device=ctx.device)  # fmt: skip
-            scores[enc] = {t: (v["kind"], v["score"]) for t, v in out.items()}
+        targets = (data.scene_factors(idx_train), data.scene_factors(idx_test))
+        scores = probe_encoders(ctx, encoders, targets, data.scene_factor_names,
+                                set(data.categorical_scene_factors))  # fmt: skip
         return SceneProbesResult(len(idx_train), scores)
