@@ -170,6 +170,7 @@ def _ddp_worker(rank, world, port, out_dir):
         loss = logs["loss"].detach().reshape(1).clone()
         tdist.all_reduce(loss)
         save_file(_grads(model) | {"loss": loss / world}, f"{out_dir}/rank{rank}.safetensors")
+        tdist.barrier()  # both done before either closes its connections (gloo aborts else)
     finally:
         tdist.destroy_process_group()
 
