@@ -42,5 +42,5 @@ def test_images_are_functions_of_the_index():
 
 
 def test_an_index_outside_the_data_is_refused_in_one_line():
-    with pytest.raises(IndexError, match="multi_sprites has 60000 images; got index -1"):
+    with pytest.raises(IndexError, match="multi_sprites has 60000 examples; got index -1"):
         make_dataset("multi_sprites").segments(np.array([0, -1]))

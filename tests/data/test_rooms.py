@@ -164,5 +164,5 @@ def test_scenes_are_functions_of_the_index_and_bad_indices_are_refused():
     torch.testing.assert_close(a["x"][1:], b["x"], rtol=0, atol=0)
     assert not torch.equal(a["x"][0], a["x"][1])
     assert data.segments(np.array([9])).shape == (1, VIEWS, 64 * 64)
-    with pytest.raises(IndexError, match="rooms: index 100000 outside 0..99999"):
+    with pytest.raises(IndexError, match="rooms has 100000 examples; got index 100000"):
         data.get_batch(np.array([3, 100_000]))

@@ -72,7 +72,7 @@ def test_masks_partition_the_image_into_whole_pieces_and_colours_follow_them():
 
 
 def test_an_index_outside_the_data_is_refused_in_one_line():
-    with pytest.raises(IndexError, match="tetrominoes has 60000 images; got index 60000"):
+    with pytest.raises(IndexError, match="tetrominoes has 60000 examples; got index 60000"):
         make_dataset("tetrominoes").get_batch(np.array([60_000]))
     with pytest.raises(IndexError, match="got index -2$"):  # the index outside, not the largest
         make_dataset("tetrominoes").segments(np.array([5, -2]))

@@ -69,6 +69,15 @@ class Dataset(ABC):
         copied) overrides this; by default they are made on the CPU and moved."""
         return {k: v.to(device, non_blocking=True) for k, v in self.get_batch(indices).items()}
 
+    def checked_indices(self, indices) -> np.ndarray:
+        """``indices`` as int64 [n]; a one-line IndexError naming the first one outside the
+        data (a procedural set draws each example from its index, so any int would do)."""
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        outside = idx[(idx < 0) | (idx >= len(self))]
+        if len(outside):
+            raise IndexError(f"{self.name} has {len(self)} examples; got index {outside[0]}")
+        return idx
+
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         batch = self.get_batch(np.asarray([i]))
         return {k: v[0] for k, v in batch.items()}
@@ -246,15 +255,6 @@ class ObjectScenes(ABC):
     @abstractmethod
     def object_factors(self, indices: np.ndarray) -> np.ndarray:
         """int64 [n, max_objects, len(object_factor_names)]."""
-
-    def checked_indices(self, indices) -> np.ndarray:
-        """``indices`` as int64 [n]; a one-line IndexError naming the first one outside the
-        data (a procedural scene set draws each image from its index, so any int would do)."""
-        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
-        outside = idx[(idx < 0) | (idx >= len(self))]
-        if len(outside):
-            raise IndexError(f"{self.name} has {len(self)} images; got index {outside[0]}")
-        return idx
 
 
 class SceneFactors(ABC):

@@ -275,13 +275,6 @@ class Rooms(SceneFactors, Dataset):
     def __len__(self) -> int:
         return SIZE
 
-    def checked_indices(self, indices) -> np.ndarray:
-        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
-        outside = idx[(idx < 0) | (idx >= SIZE)]
-        if len(outside):
-            raise IndexError(f"{self.name}: index {int(outside[0])} outside 0..{SIZE - 1}")
-        return idx
-
     def scenes(self, indices) -> tuple[Scenes, torch.Tensor]:
         """The scenes at ``indices`` and their cameras' poses [n, VIEWS, 7]."""
         drawn = [scene_of(i) for i in self.checked_indices(indices)]
