@@ -17,9 +17,9 @@ def test_summary_rows_quote_the_model_beside_its_baselines():
                            "mean_context_view": {"mse": 0.03, "psnr": 15.5}}},
     }}  # fmt: skip
     assert bench_objects.summary_rows(result) == [
-        ("objects: monet on tetrominoes, 10 steps, batch 4, 1.5 min, standard suite",
+        ("objects: monet on tetrominoes, 10 steps, batch 4, seed 0, 1.5 min, standard suite",
          "ari 0.500, fg_ari 0.250; loss 100 -> -5.25", "random_masks: ari 0.000, fg_ari 0.001"),
-        ("objects: gqn on rooms, 20 steps, batch 2, 0.5 min, standard suite",
+        ("objects: gqn on rooms, 20 steps, batch 2, seed 0, 0.5 min, standard suite",
          "mse 0.020, psnr 17.000; loss 1.5 -> 1.25", "mean_context_view: mse 0.030, psnr 15.500"),
     ]  # fmt: skip
 
