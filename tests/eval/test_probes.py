@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
@@ -47,6 +48,36 @@ def test_logistic_matches_sklearn(digits_split, C):
     assert abs(acc_ours - acc_ref) <= 0.006  # at most 2 of 360 test digits
     assert np.mean(ours == ref.predict(xte_s)) >= 0.99
     assert np.abs(coef - ref.coef_).max() < 0.05 * np.abs(ref.coef_).max()
+
+
+def test_wide_features_fit_in_their_row_space():
+    """d > n (few labels, wide codes): the probe fits in an orthonormal basis of the
+    standardised features' row space. It reaches sklearn's optimum on all d features at the
+    strength it chose: the same penalised log-loss and the same test predictions."""
+    from replab.eval.probes import _fit_standardised
+
+    # 30 training examples of 400 features, classes overlapping (the chosen lam is 1e-3)
+    x_all, y_all = _blobs(30, 3, 400, 150.0, np.random.default_rng(0))
+    train = np.arange(len(x_all)) % 3 == 0
+    x, y, x_test = x_all[train], y_all[train], x_all[~train]
+    W, b, lam = _fit_standardised(
+        torch.as_tensor(x), torch.as_tensor(y), 3, np.random.default_rng(0)
+    )
+    W, b = W.numpy().astype(np.float64), b.numpy().astype(np.float64)
+    scaler = StandardScaler().fit(x)
+    ref = LogisticRegression(C=1.0 / (lam * len(x)), max_iter=20000, tol=1e-10)
+    ref.fit(scaler.transform(x), y)
+
+    def penalised_loss(logits, w_standardised):
+        lse = np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1)) + logits.max(1)
+        ce = np.mean(lse - logits[np.arange(len(y)), y])
+        return ce + 0.5 * lam * np.sum(w_standardised**2)
+
+    ours = penalised_loss(x @ W + b, W * scaler.scale_[:, None])
+    theirs = penalised_loss(ref.decision_function(scaler.transform(x)), ref.coef_)
+    assert ours <= theirs * (1 + 1e-3) + 1e-7
+    pred = (x_test @ W + b).argmax(1)
+    assert np.mean(pred == ref.predict(scaler.transform(x_test))) >= 0.95
 
 
 def test_raw_pixel_probe_on_digits(digits_split):

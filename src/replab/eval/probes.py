@@ -181,17 +181,18 @@ def _score(logits: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     return acc, nll
 
 
-def _select_and_fit(x, y, n_classes, rng):
+def _select_and_fit(x, y, n_classes, rng, width=None):
     """Choose lam from L2_GRID, then refit on all of (x, y) (already standardised).
 
     Selection by held-out accuracy (ties broken by log-loss) on a stratified 20% part. With
     fewer than MIN_HOLDOUT held-out examples: leave-one-out instead (the n models fitted at once
     as one batched problem), when n >= 3 and n (d + 1) K <= LOO_MAX_PARAMS; otherwise the small
     held-out part if it is not empty, else lam = DEFAULT_L2. Each fit warm-starts from the
-    previous (stronger) lam; the refit starts from the chosen solution.
-    Returns (W [d, K], b [K], lam).
+    previous (stronger) lam; the refit starts from the chosen solution. ``width`` is the d that
+    the leave-one-out cap counts (the features' own width when x holds their coordinates in a
+    smaller basis). Returns (W [d, K], b [K], lam).
     """
-    n, d = x.shape
+    n, d = x.shape[0], width or x.shape[1]
     fit_pos, held_pos = _stratified_holdout(y.cpu().numpy(), HOLDOUT_FRACTION, rng)
     loo_ok = n >= 3 and n * (d + 1) * n_classes <= LOO_MAX_PARAMS
     if len(held_pos) >= MIN_HOLDOUT or (not loo_ok and len(held_pos) > 0):
@@ -246,7 +247,19 @@ def _fit_standardised(x_train, y_train, n_classes, rng):
     """Standardise by x_train's statistics, select lam, fit; the standardisation folded into
     the weights, so that ``x @ W + b`` are the logits of raw features. (W [d, K], b [K], lam)."""
     mean, std = _standardiser(x_train)
-    W, b, lam = _select_and_fit((x_train - mean) / std, y_train, n_classes, rng)
+    z = (x_train - mean) / std
+    n, d = z.shape
+    if d > n:
+        # Wider than it is long (few labels, wide codes): the L2-penalised optimum, and every
+        # L-BFGS iterate from zero, lie in the row space of z (the gradient x^T g does), so fit
+        # in an orthonormal basis of it, r <= n wide instead of d, and map back: the same
+        # optimum (to the solver's tolerance) at about r / d of the cost per iteration.
+        _, s, vh = torch.linalg.svd(z, full_matrices=False)
+        basis = vh[: int((s > s[0] * 1e-6).sum())].T  # [d, r]
+        W, b, lam = _select_and_fit(z @ basis, y_train, n_classes, rng, width=d)
+        W = basis @ W
+    else:
+        W, b, lam = _select_and_fit(z, y_train, n_classes, rng)
     W_raw = W / std[:, None]
     return W_raw, b - mean @ W_raw, lam
 
