@@ -21,6 +21,7 @@ from rich.table import Table
 
 from replab.config import ConfigError, load_yaml, parse_overrides, validate
 from replab.data.base import DataError
+from replab.rl import DARLA_DAE_STEPS, DARLA_ENCODER_STEPS, DARLA_ENCODERS, DQN_STEPS
 
 app = typer.Typer(
     add_completion=False,
@@ -492,13 +493,17 @@ def align(
 def darla(
     out_dir: Path = typer.Option(Path("darla"), "--out", "-o", help="folder for runs, darla.json"),
     seeds: int = typer.Option(3, "--seeds", min=1),
-    encoder_steps: int = typer.Option(1500, "--encoder-steps", min=1, help="steps per encoder"),
-    dae_steps: int = typer.Option(750, "--dae-steps", min=0, help="darla: of which the DAE's"),
-    dqn_steps: int = typer.Option(15000, "--dqn-steps", min=100, help="environment steps per DQN"),
-    episodes: int = typer.Option(30, "--episodes", min=1, help="test episodes per domain"),
-    encoders: str = typer.Option(
-        "darla,beta_vae,vae,random_encoder,pixels", "--encoders", help="comma-separated"
+    encoder_steps: int = typer.Option(
+        DARLA_ENCODER_STEPS, "--encoder-steps", min=1, help="steps per encoder"
     ),
+    dae_steps: int = typer.Option(
+        DARLA_DAE_STEPS, "--dae-steps", min=0, help="darla: of which the DAE's"
+    ),
+    dqn_steps: int = typer.Option(
+        DQN_STEPS, "--dqn-steps", min=100, help="environment steps per DQN"
+    ),
+    episodes: int = typer.Option(30, "--episodes", min=1, help="test episodes per domain"),
+    encoders: str = typer.Option(",".join(DARLA_ENCODERS), "--encoders", help="comma-separated"),
 ):
     """DARLA: DQNs on frozen representations, trained in one domain, tested zero-shot in another."""
     from replab.darla import ENCODERS, RESULT_FILE, run_darla

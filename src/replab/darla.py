@@ -25,17 +25,18 @@ from replab.eval.results import jsonable, spread
 from replab.files import atomic_write_json
 from replab.methods import configure
 from replab.methods.capabilities import encode_in_batches, model_encoder, slices
+from replab.rl import DARLA_DAE_STEPS as DAE_STEPS
+from replab.rl import DARLA_ENCODER_STEPS as ENCODER_STEPS
+from replab.rl import DARLA_ENCODERS as ENCODERS
 from replab.rl import DARLA_RESULT_FILE as RESULT_FILE
 from replab.rl.dqn import CachedFeatures, DQNConfig, mean_return, random_return, train_dqn
 from replab.rl.seek_avoid import SeekAvoidEnv
 from replab.run import build_model
 from replab.training.loop import train
 
-ENCODERS = ("darla", "beta_vae", "vae", "random_encoder", "pixels")
 # the encoders' learning rate: at disentanglement_lib's 1e-4, beta_vae's KL was 5 nats after
 # 1,500 steps on the 5x5 grid first tried (it had learned almost nothing); the three share it
 ENCODER_LR = 1e-3
-ENCODER_STEPS, DAE_STEPS = 1500, 750  # the defaults: about 30 minutes for 3 seeds on 2 cores
 TRAINED = ("darla", "beta_vae", "vae")
 STANDARDISE_FRAMES = 2000
 # the pixels' DQN reads frames average-pooled 2x2: on all 12,288 inputs its first layer made

@@ -18,12 +18,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from replab.rl import DQN_STEPS
+
 Features = Callable[[np.ndarray, dict], np.ndarray]
 
 
 @dataclass
 class DQNConfig:
-    steps: int = 15000  # environment steps of training
+    steps: int = DQN_STEPS  # environment steps of training
     hidden: int = 128
     lr: float = 1e-3
     gamma: float = 0.9
