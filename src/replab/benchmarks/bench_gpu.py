@@ -16,7 +16,10 @@ code runs a small version (``--small``, implied there), which the tests run, so 
 4. ``seeds``: 16 ``beta_vae`` seeds at once against one (``bench_seeds``); target 8x.
 5. ``word2vec``: words/s of the default engine on the device (the batched one on a GPU) on
    tinyshakespeare, beside gensim's on the CPU where gensim is installed; target 3x gensim.
-6. ``variants``: the speed-ups behind settings (``train.compile``'s modes, channels-last),
+6. ``presets``: the object and scene models at their papers' sizes (``model.preset=paper``)
+   and batches: training examples/s, and the hours the paper's steps would take at that rate
+   (the README's preset table had only their FLOP). Small: the CPU defaults, batch 4.
+7. ``variants``: the speed-ups behind settings (``train.compile``'s modes, channels-last),
    each beside the same run without it, so that their defaults on CUDA can be decided.
 
 Parts not begun within ``--budget`` seconds (450) are reported skipped, so the whole check ends
@@ -156,6 +159,25 @@ def loop_rate(method: str, data: str, batch: int, steps: int, overrides: dict) -
         return warm_rate(Path(tmp) / "run")
 
 
+# method -> (data, the paper's batch, the paper's training steps); MONet's paper states neither
+# here: replab's default batch, no hours
+PRESET_RUNS = {
+    "slot_attention": ("tetrominoes", 64, 500_000),
+    "monet": ("tetrominoes", 32, None),
+    "gqn": ("rooms", 36, 2_000_000),
+}
+
+
+def presets(small: bool) -> dict:
+    """Training examples/s of each object and scene model at ``model.preset=paper`` and its
+    paper's batch over the warm half of 40 steps (small: CPU defaults, batch 4, 4 steps)."""
+    rates = {}
+    for method, (data, batch, _) in PRESET_RUNS.items():
+        more = {} if small else {"model.preset": "paper"}
+        rates[method] = loop_rate(method, data, 4 if small else batch, 4 if small else 40, more)
+    return {"preset": "cpu" if small else "paper", "examples_per_s": rates}
+
+
 def variants(small: bool) -> dict:
     """The speed-ups behind settings, each against the same run without it: torch.compile,
     CUDA-graph replay (reduce-overhead), channels-last, and sprites rendered on the host
@@ -250,6 +272,17 @@ def summary_rows(r: dict) -> list[tuple[str, str, str]]:
         rows.append((f"gpu check, word2vec, {where}", f"{w['words_per_s']:,.0f} words/s", ""))
     elif "error" in w:
         rows.append((f"gpu check, word2vec, {where}", w["error"], ""))
+    pre = r.get("presets", {})
+    if "error" in pre:
+        rows.append((f"gpu check, presets, {where}", pre["error"], ""))
+    for method, rate in pre.get("examples_per_s", {}).items():
+        _, batch, steps = PRESET_RUNS[method]
+        batch = 4 if r["small"] else batch
+        hours = ""
+        if not r["small"] and steps is not None:
+            hours = f"the paper's {steps:,} steps: {steps * batch / rate / 3600:,.1f} h"
+        setting = f"gpu check, {method} model.preset={pre['preset']}, batch {batch}, {where}"
+        rows.append((setting, f"{rate:,.1f} examples/s", hours))
     v = r.get("variants", {})
     if "error" in v:
         rows.append((f"gpu check, variants, {where}", v["error"], ""))
@@ -325,6 +358,7 @@ def main(argv=None) -> dict:
             else ["--seeds", "16", "--steps", "100", "--rounds", "2"]
         ),
         "word2vec": lambda: word2vec_rate(small, gpu),
+        "presets": lambda: presets(small),
         "variants": lambda: variants(small),
     }  # fmt: skip
     for name, fn in parts.items():
