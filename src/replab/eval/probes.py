@@ -253,7 +253,10 @@ def _fit_standardised(x_train, y_train, n_classes, rng):
         # Wider than it is long (few labels, wide codes): the L2-penalised optimum, and every
         # L-BFGS iterate from zero, lie in the row space of z (the gradient x^T g does), so fit
         # in an orthonormal basis of it, r <= n wide instead of d, and map back: the same
-        # optimum (to the solver's tolerance) at about r / d of the cost per iteration.
+        # optimum at about r / d of the cost per iteration. Only the stopping test moves: every
+        # gradient entry below GRAD_TOL is stricter in the basis, where the same gradient has
+        # fewer, larger entries, so a near-flat problem (tiny lam) can stop at another point
+        # of its flat optimum than it did in the d coordinates.
         _, s, vh = torch.linalg.svd(z, full_matrices=False)
         basis = vh[: int((s > s[0] * 1e-6).sum())].T  # [d, r]
         W, b, lam = _select_and_fit(z @ basis, y_train, n_classes, rng, width=d)
