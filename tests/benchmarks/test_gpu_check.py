@@ -21,8 +21,9 @@ def test_the_small_check_runs_every_part(small_check):
         assert c["ok"] and c["resume_equal"] and c["resume_max_abs_diff"] == 0.0, name
     assert r["beta_vae"]["replab_samples_per_s"] > 0 and r["seeds"]["seeds"] == 2
     assert r["word2vec"]["engine"] == "compiled" and r["word2vec"]["words_per_s"] > 0
-    assert set(r["presets"]["examples_per_s"]) == {"slot_attention", "monet", "gqn"}
-    assert r["presets"]["preset"] == "cpu" and min(r["presets"]["examples_per_s"].values()) > 0
+    runs = r["presets"]["runs"]
+    assert set(runs) == {"slot_attention", "monet", "gqn"} and r["presets"]["preset"] == "cpu"
+    assert all(run["batch"] == 4 and run["examples_per_s"] > 0 for run in runs.values())
     rows = bench_gpu.summary_rows(r)
     assert rows[0][1] == "2 finite and resumed equal" and rows[0][2] == ""
     assert all("(small version)" in setting for setting, _, _ in rows)
@@ -62,8 +63,9 @@ def test_on_a_gpu_the_rows_stand_beside_the_targets():
         "beta_vae": {"replab_samples_per_s": 45_000.0, "plain_pytorch_samples_per_s": 13_000.0},
         "seeds": {"speedup": 9.5},
         "word2vec": {"words_per_s": 2.4e6, "ratio": 3.1},
-        "presets": {"preset": "paper", "examples_per_s": {"slot_attention": 3200.0,
-                                                          "monet": 900.0}},
+        "presets": {"preset": "paper", "runs": {
+            "slot_attention": {"batch": 64, "examples_per_s": 3200.0},
+            "monet": {"batch": 32, "examples_per_s": 900.0}}},
         "variants": {"images_per_s": {"beta_vae as default": 20_000.0,
                                       "beta_vae train.compile=reduce-overhead": 50_000.0}},
     }  # fmt: skip

@@ -159,8 +159,8 @@ def loop_rate(method: str, data: str, batch: int, steps: int, overrides: dict) -
         return warm_rate(Path(tmp) / "run")
 
 
-# method -> (data, the paper's batch, the paper's training steps); MONet's paper states neither
-# here: replab's default batch, no hours
+# method -> (data, the paper's batch, the paper's training steps). MONet: replab's default
+# batch and no hours (its paper's batch and steps were not checked).
 PRESET_RUNS = {
     "slot_attention": ("tetrominoes", 64, 500_000),
     "monet": ("tetrominoes", 32, None),
@@ -171,11 +171,13 @@ PRESET_RUNS = {
 def presets(small: bool) -> dict:
     """Training examples/s of each object and scene model at ``model.preset=paper`` and its
     paper's batch over the warm half of 40 steps (small: CPU defaults, batch 4, 4 steps)."""
-    rates = {}
+    runs = {}
     for method, (data, batch, _) in PRESET_RUNS.items():
+        batch = 4 if small else batch
         more = {} if small else {"model.preset": "paper"}
-        rates[method] = loop_rate(method, data, 4 if small else batch, 4 if small else 40, more)
-    return {"preset": "cpu" if small else "paper", "examples_per_s": rates}
+        rate = loop_rate(method, data, batch, 4 if small else 40, more)
+        runs[method] = {"batch": batch, "examples_per_s": rate}
+    return {"preset": "cpu" if small else "paper", "runs": runs}
 
 
 def variants(small: bool) -> dict:
@@ -275,13 +277,13 @@ def summary_rows(r: dict) -> list[tuple[str, str, str]]:
     pre = r.get("presets", {})
     if "error" in pre:
         rows.append((f"gpu check, presets, {where}", pre["error"], ""))
-    for method, rate in pre.get("examples_per_s", {}).items():
-        _, batch, steps = PRESET_RUNS[method]
-        batch = 4 if r["small"] else batch
+    for method, run in pre.get("runs", {}).items():
+        steps, rate = PRESET_RUNS[method][2], run["examples_per_s"]
         hours = ""
         if not r["small"] and steps is not None:
-            hours = f"the paper's {steps:,} steps: {steps * batch / rate / 3600:,.1f} h"
-        setting = f"gpu check, {method} model.preset={pre['preset']}, batch {batch}, {where}"
+            hours = f"the paper's {steps:,} steps: {steps * run['batch'] / rate / 3600:,.1f} h"
+        setting = (f"gpu check, {method} model.preset={pre['preset']}, batch {run['batch']}, "
+                   f"{where}")  # fmt: skip
         rows.append((setting, f"{rate:,.1f} examples/s", hours))
     v = r.get("variants", {})
     if "error" in v:
