@@ -65,6 +65,13 @@ def test_a_folder_of_images_with_a_csv_of_factors(tmp_path):
     (folder / "factors.csv").write_text("\n".join(rows) + "\n")
     data = make_dataset(f"gt:{folder},categorical=colour")
     assert data.full_grid and data.factor_sizes == [2, 2] and data.info.shape == (3, 6, 6)
+    assert data.circular_factors == ()
+    assert make_dataset(f"gt:{folder},categorical=colour,circular=size").circular_factors == (
+        "size",
+    )
+    for wrong in ("colour", "angle"):  # categorical, or not a factor at all
+        with pytest.raises(DataError, match=rf"circular names \['{wrong}'\] are not ordinal"):
+            make_dataset(f"gt:{folder},categorical=colour,circular={wrong}")
     x = data.observations(np.array([[1, 1]]))[0].numpy()  # colour 'red' (b < r), size 2
     assert np.allclose(x, pixels[("red", 2)].transpose(2, 0, 1) / 255.0)
 

@@ -22,6 +22,29 @@ def held(split, factors, **kw):
     return gen.split_held_out(factors, SIZES, ORDINAL, split, np.random.default_rng(0), **kw)
 
 
+def test_circular_factors_are_not_cut_by_composition_or_extrapolation():
+    """dSprites' orientation wraps around (its top values lie next to its bottom ones): with it
+    declared circular, composition pairs x and y, and extrapolation holds out by scale, x and y
+    only; interpolation still uses it."""
+    f = grid_sample()
+    h = held("composition", f, circular=[2])
+    assert np.array_equal(h, f[:, 3] * 4 // 32 == f[:, 4] * 4 // 32)
+    h = held("extrapolation", f, circular=[2])
+    top = [f[:, j] / (SIZES[j] - 1) > 0.7 for j in (1, 3, 4)]
+    assert np.array_equal(h, np.logical_or.reduce(top))
+    assert np.array_equal(held("interpolation", f, circular=[2]), held("interpolation", f))
+    with pytest.raises(gen.SplitNotApplicable, match="wrap around"):
+        gen.split_held_out(f, SIZES, [2, 3], "composition", np.random.default_rng(0), circular=[2])
+
+
+def test_sprites_declare_orientation_circular():
+    from replab.data import make_dataset
+
+    data = make_dataset("sprites")
+    assert data.circular_factors == ("orientation",)
+    assert set(data.circular_factors) <= set(data.factor_names) - set(data.categorical_factors)
+
+
 def test_composition_holds_out_pairings_and_keeps_every_value():
     f = grid_sample()
     h = held("composition", f)

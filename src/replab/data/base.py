@@ -288,6 +288,10 @@ class GroundTruth(ABC):
     label_factor: str
     # Factors without an order (probed by accuracy; the others by R^2).
     categorical_factors: tuple[str, ...] = ()
+    # Ordered factors whose values wrap around (an angle over a full turn): their top values lie
+    # next to their bottom ones, so generalisation's composition and extrapolation splits, which
+    # hold out a corner or the top of a range, do not cut along them.
+    circular_factors: tuple[str, ...] = ()
     # The spec of another rendering of the same factors at the same input shape, the default
     # target of the ``transfer`` part (None: only a user's ``--transfer-data``).
     shifted_rendering: str | None = None
@@ -396,6 +400,7 @@ class GroundTruthSubset(Subset, GroundTruth):
         self.factor_sizes = parent.factor_sizes
         self.label_factor = parent.label_factor
         self.categorical_factors = parent.categorical_factors
+        self.circular_factors = parent.circular_factors
 
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """n of this subset's points, uniformly with replacement."""

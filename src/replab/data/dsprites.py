@@ -135,6 +135,7 @@ def dsprites_file(arg: str) -> StoredGrid:
         sizes,
         label_factor="shape",
         categorical=("shape",),
+        circular=("orientation",),
         class_names=SHAPE_NAMES[: sizes[0]],
         scale=1.0,
         transform=transform,

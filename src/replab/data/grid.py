@@ -74,6 +74,7 @@ class StoredGrid(GroundTruthDataset):
         *,
         label_factor: str,
         categorical: tuple[str, ...] = (),
+        circular: tuple[str, ...] = (),
         class_names: list[str] | None = None,
         rows: np.ndarray | None = None,
         scale: float = 1.0 / 255.0,
@@ -87,6 +88,7 @@ class StoredGrid(GroundTruthDataset):
         self.factor_sizes = [int(s) for s in factor_sizes]
         self.label_factor = label_factor
         self.categorical_factors = tuple(categorical)
+        self.circular_factors = tuple(circular)
         self.class_names = class_names
         self.rows = rows
         self.scale = scale

@@ -1,4 +1,4 @@
-"""A user's own ground-truth data: ``gt:PATH[,label=NAME][,categorical=a|b]``.
+"""A user's own ground-truth data: ``gt:PATH[,label=NAME][,categorical=a|b][,circular=c|d]``.
 
 PATH is either an ``.npz`` holding ``images`` ([N, H, W], [N, H, W, C] or [N, C, H, W], uint8 or
 float in [0, 1]), ``factors`` ([N, F], one column per factor) and, optionally, ``factor_names``
@@ -12,7 +12,8 @@ metric runs. Otherwise it is a set of points: the metrics that need to vary one 
 others fixed at values of their choosing (the BetaVAE and FactorVAE scores, symmetry) are skipped
 with a note, and the others (MIG, DCI, SAP, modularity, explicitness, factor probes) run on the
 points there are. The label is ``label=NAME`` (default: the first categorical factor, else the
-first factor).
+first factor). ``circular=NAME|...`` names ordered factors whose values wrap around (an angle over
+a full turn): the generalisation part's composition and extrapolation splits do not cut them.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from replab.data.readers import (
 from replab.registry import register_dataset
 from replab.specs import Option
 
-OPTIONS = (Option("label"), Option("categorical"))
+OPTIONS = (Option("label"), Option("categorical"), Option("circular"))
 
 
 def column_indices(values: list | np.ndarray, path: Path, name: str) -> np.ndarray:
@@ -136,12 +137,13 @@ class PointSet(GroundTruth, Dataset):
 
     full_grid = False
 
-    def __init__(self, name, images, factors, names, sizes, label, categorical):
+    def __init__(self, name, images, factors, names, sizes, label, categorical, circular=()):
         self.name = name
         self.images = images  # [N, C, H, W], uint8 or float
         self.factors = factors
         self.factor_names, self.factor_sizes = names, sizes
         self.label_factor, self.categorical_factors = label, tuple(categorical)
+        self.circular_factors = tuple(circular)
         flat = np.ravel_multi_index(tuple(factors.T), sizes)
         self._order = np.argsort(flat, kind="stable")
         self._flat = flat[self._order]
@@ -200,6 +202,10 @@ def ground_truth(arg: str) -> GroundTruth:
     unknown = [n for n in categorical if n not in names]
     if unknown:
         raise DataError(f"gt: categorical names {unknown} are not factors ({', '.join(names)})")
+    circular = [n for n in opts.get("circular", "").split("|") if n]
+    wrong = [n for n in circular if n not in names or n in categorical]
+    if wrong:
+        raise DataError(f"gt: circular names {wrong} are not ordinal factors ({', '.join(names)})")
     label = opts.get("label") or (categorical[0] if categorical else names[0])
     if label not in names:
         raise DataError(f"gt: label={label!r} is not a factor ({', '.join(names)})")
@@ -213,6 +219,6 @@ def ground_truth(arg: str) -> GroundTruth:
         scale = 1.0 / 255.0 if images.dtype == np.uint8 else 1.0
         return StoredGrid(
             name, grid_images, names, sizes, label_factor=label, categorical=categorical,
-            rows=rows, scale=scale,
+            circular=tuple(circular), rows=rows, scale=scale,
         )  # fmt: skip
-    return PointSet(name, images, factors, names, sizes, label, categorical)
+    return PointSet(name, images, factors, names, sizes, label, categorical, circular)

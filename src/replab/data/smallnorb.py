@@ -108,6 +108,7 @@ def smallnorb(arg: str) -> StoredGrid:
         sizes,
         label_factor="category",
         categorical=("category", "instance", "lighting"),
+        circular=("azimuth",),  # 18 steps of 20 degrees: a full turn
         class_names=CATEGORIES[: sizes[0]],
         rows=rows,
         resize=64,

@@ -318,6 +318,7 @@ class _SpritesBase(GroundTruthDataset):
     factor_sizes = FACTOR_SIZES
     label_factor = "shape"
     categorical_factors = ("shape",)  # the others are ordinal (probed by R^2)
+    circular_factors = ("orientation",)  # 40 steps over a full turn
     class_names = SHAPE_NAMES
 
     def _flat_index(self, factors: np.ndarray) -> np.ndarray:

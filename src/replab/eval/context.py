@@ -76,6 +76,7 @@ class EncodedGrid(GroundTruth):
         self.factor_names, self.factor_sizes = data.factor_names, data.factor_sizes
         self.label_factor = data.label_factor
         self.categorical_factors = data.categorical_factors
+        self.circular_factors = data.circular_factors
         grid = data.index_to_factors(np.arange(int(np.prod(data.factor_sizes))))
         self.codes = codes_of_factors(data, encode, grid, batch_size, dtype=np.float32)
 

@@ -5,13 +5,15 @@ Pure functions of factor points, their codes and the factor grid. A pool of fact
 split four ways; readouts fitted on the training side predict every factor on the held-out side.
 
 - ``random``: a quarter of the points held out at random (in distribution).
-- ``composition``: of the two ordinal factors with the most values, each cut into four equal
-  bins of its range: points whose two bins are equal (the diagonal blocks, a quarter of the
-  pairs) are held out. Every value of each factor is seen in training, some pairings never.
+- ``composition``: of the two ordinal factors with the most values (circular ones, such as an
+  angle over a full turn, left out: their ends meet), each cut into four equal bins of its
+  range: points whose two bins are equal (the diagonal blocks, a quarter of the pairs) are held
+  out. Every value of each factor is seen in training, some pairings never.
 - ``interpolation``: values inside a factor's range held out: index i of a factor with at least
   five values, with i mod 4 = 2 (never an end). A point is held out when any factor takes one.
 - ``extrapolation``: the top ``extrapolation_share`` (30%) of each such factor's range held
-  out; a point is held out when any factor lies there, so training sees only lower values.
+  out (circular factors left out: their top lies next to their bottom); a point is held out
+  when any factor lies there, so training sees only lower values.
 
 Scores, as that benchmark computes them: R^2 = 1 - MSE / Var for ordinal factors, with targets
 scaled to [0, 1] by the grid (index / (size - 1)) and Var the variance of the factor over the
@@ -52,18 +54,23 @@ def split_held_out(
     split: str,
     rng: np.random.Generator,
     extrapolation_share: float = 0.3,
+    circular: Sequence[int] = (),
 ) -> np.ndarray:
     """Which rows of ``factors`` [n, F] (grid indices) the split holds out (bool [n]).
-    ``ordinal``: the columns of ordered factors; randomness (``random`` only) from ``rng``."""
+    ``ordinal``: the columns of ordered factors, of which ``circular`` wrap around (composition
+    and extrapolation leave them out); randomness (``random`` only) from ``rng``."""
     factors = np.asarray(factors)
     sizes = np.asarray(factor_sizes)
     wide = [j for j in ordinal if sizes[j] >= MIN_VALUES]
+    linear = [j for j in ordinal if j not in set(circular)]
     if split == "random":
         return rng.random(len(factors)) < HOLDOUT_RANDOM
     if split == "composition":
-        if len(ordinal) < 2:
-            raise SplitNotApplicable("the composition split needs two ordinal factors")
-        a, b = sorted(ordinal, key=lambda j: -sizes[j])[:2]
+        if len(linear) < 2:
+            raise SplitNotApplicable(
+                "the composition split needs two ordinal factors that do not wrap around"
+            )
+        a, b = sorted(linear, key=lambda j: -sizes[j])[:2]
         bins = [factors[:, j] * 4 // sizes[j] for j in (a, b)]
         return bins[0] == bins[1]
     if split == "interpolation":
@@ -71,7 +78,8 @@ def split_held_out(
     elif split == "extrapolation":
         if not 0 < extrapolation_share < 1:
             raise SplitError(f"extrapolation share must lie in (0, 1), got {extrapolation_share}")
-        held = [factors[:, j] / (sizes[j] - 1) > 1 - extrapolation_share for j in wide]
+        held = [factors[:, j] / (sizes[j] - 1) > 1 - extrapolation_share
+                for j in wide if j in linear]  # fmt: skip
     else:
         raise SplitError(f"unknown split {split!r}; choose from: {', '.join(SPLITS)}")
     if not held:
@@ -187,9 +195,11 @@ def generalisation_scores(
     extrapolation_share: float = 0.3,
     splits: Sequence[str] = SPLITS,
     device: str = "cpu",
+    circular: Sequence[int] = (),
 ) -> dict[str, dict[str, list[float]]]:
     """{split: {readout: score per factor}} for codes [n, d] of factor points [n, F]; a split
-    with no factor to hold out is skipped with a warning, one with an empty side refused."""
+    with no factor to hold out is skipped with a warning, one with an empty side refused.
+    ``circular``: the ordinal columns that wrap around (``split_held_out``)."""
     codes = np.asarray(codes, dtype=np.float64)
     factors = np.asarray(factors)
     ordinal = [j for j in range(len(factor_sizes)) if j not in set(categorical)]
@@ -197,7 +207,8 @@ def generalisation_scores(
     for i, split in enumerate(splits):
         rng = np.random.default_rng([seed, i])
         try:
-            held = split_held_out(factors, factor_sizes, ordinal, split, rng, extrapolation_share)
+            held = split_held_out(factors, factor_sizes, ordinal, split, rng,
+                                  extrapolation_share, circular)  # fmt: skip
         except SplitNotApplicable as e:
             warnings.warn(f"{e}: skipped", RuntimeWarning, stacklevel=2)
             continue

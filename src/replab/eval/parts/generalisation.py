@@ -114,6 +114,7 @@ class Generalisation(Part):
         factors = data.sample_factors(suite.generalisation_points, rng)
         names = list(data.factor_names)
         categorical = [names.index(f) for f in data.categorical_factors]
+        circular = [names.index(f) for f in data.circular_factors]
         encoders = {
             "representation": lambda: codes_of_factors(
                 data, model_encoder(ctx.model), factors, ENCODE_BATCH, np.float64
@@ -131,7 +132,7 @@ class Generalisation(Part):
                 scores[name] = gen.generalisation_scores(
                     finite(codes()), factors, list(data.factor_sizes), categorical,
                     seed=ctx.seed, extrapolation_share=suite.extrapolation_share,
-                    device=ctx.device,
+                    device=ctx.device, circular=circular,
                 )  # fmt: skip
             except gen.SplitError as e:
                 raise EvaluationError(f"generalisation: {e}") from None
